@@ -1,0 +1,721 @@
+/* cmd/secirc_linktest.c — `secirc link-test listen|connect`: two processes
+ * link by hand over TCP and exchange messages. Prints one line per event on
+ * stdout and takes commands on stdin (send TEXT, ping, stats, close, quit);
+ * --send-count/--recv-check drive bulk transfers checked by content. Used by
+ * the integration tests and benchmarks; argument parsing and printing only. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "cmd/cli.h"
+#include "secirc/identity.h"
+#include "secirc/link.h"
+#include "secirc/listener.h"
+#include "transport/transport.h"
+#include "util/hex.h"
+#include "util/log.h"
+#include "util/time.h"
+
+#define MAX_LINKS 4096
+
+struct app {
+    struct event_base *base;
+    struct evdns_base *dns;
+    struct sc_identity *identity;
+    struct sc_link_key *link_key, *old_link_key;
+    struct sc_listener *listener;
+    struct sc_dial *dial;
+    struct sc_link *links[MAX_LINKS];
+    size_t nlinks;
+    struct sc_link_config lc;
+    bool listen_mode;
+    const char *host;
+    uint16_t port;
+    struct event *stdin_ev, *sigint_ev, *sigterm_ev, *rotate_ev, *quit_ev;
+    struct evbuffer *stdin_buf;
+    enum sc_reason reject;
+    uint32_t rotate_ms;
+    bool echo, quiet, exit_when_done, quitting;
+    int exit_status;
+    /* bulk transfer */
+    uint64_t send_count, sent, recv_check, received, recv_bytes;
+    uint32_t send_size;
+    bool verify_failed;
+    uint64_t first_recv_us, last_recv_us, send_start_us;
+    struct sc_link *bulk_link;
+};
+
+static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void out(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+}
+
+static void peer_short(struct sc_link *link, char buf[17])
+{
+    const uint8_t *id = sc_link_peer_id(link);
+    if (id)
+        sc_hex_encode(id, 8, buf);
+    else
+        snprintf(buf, 17, "-");
+}
+
+/* ---- bulk messages: content derived from the sequence number ------------ */
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* Message i: 8-byte sequence number, then pseudo-random bytes; its length
+ * varies with i up to send_size (at least 8). */
+static size_t bulk_message(uint64_t i, uint32_t max, uint8_t *buf)
+{
+    size_t len = max <= 8 ? 8 : 8 + (size_t)(mix(i) % (max - 7));
+    for (int b = 0; b < 8; b++)
+        buf[b] = (uint8_t)(i >> (56 - 8 * b));
+    uint64_t state = mix(i ^ 0x5ec12cULL);
+    for (size_t p = 8; p < len; p += 8) {
+        state = mix(state + 0x9e3779b97f4a7c15ULL);
+        size_t n = len - p < 8 ? len - p : 8;
+        memcpy(buf + p, &state, n);
+    }
+    return len;
+}
+
+static void maybe_done(struct app *a);
+
+static void pump(struct app *a)
+{
+    if (!a->bulk_link || a->sent >= a->send_count)
+        return;
+    static uint8_t buf[SC_MESSAGE_PAYLOAD_MAX_BYTES];
+    while (a->sent < a->send_count) {
+        uint8_t id[SC_MESSAGE_ID_BYTES] = {0};
+        for (int b = 0; b < 8; b++)
+            id[b] = (uint8_t)(a->sent >> (56 - 8 * b));
+        size_t len = bulk_message(a->sent, a->send_size, buf);
+        int err = sc_link_send(a->bulk_link, id, 8, 0, buf, len);
+        if (err == SC_EAGAIN)
+            return; /* resumes on on_backpressure(false) */
+        if (err) {
+            out("send_failed error=%s", sc_err_name(err));
+            a->exit_status = 1;
+            return;
+        }
+        if (a->sent == 0)
+            a->send_start_us = sc_mono_us();
+        a->sent++;
+    }
+    out("sent count=%llu", (unsigned long long)a->sent);
+    maybe_done(a);
+}
+
+static void check_bulk(struct app *a, const struct sc_relay_message *m)
+{
+    static uint8_t want[SC_MESSAGE_PAYLOAD_MAX_BYTES];
+    uint64_t now = sc_mono_us();
+    if (a->received == 0)
+        a->first_recv_us = now;
+    a->last_recv_us = now;
+    size_t len = bulk_message(a->received, a->send_size, want);
+    if (!a->verify_failed && (m->len != len || memcmp(m->payload, want, len) != 0)) {
+        a->verify_failed = true;
+        a->exit_status = 1;
+        out("verify_failed at=%llu len=%zu want_len=%zu", (unsigned long long)a->received, m->len,
+            len);
+    }
+    a->received++;
+    a->recv_bytes += m->len;
+    if (a->received == a->recv_check && !a->verify_failed) {
+        double secs = (double)(a->last_recv_us - a->first_recv_us) / 1e6;
+        out("verified count=%llu bytes=%llu seconds=%.6f", (unsigned long long)a->received,
+            (unsigned long long)a->recv_bytes, secs);
+        maybe_done(a);
+    }
+}
+
+static void quit(struct app *a);
+
+static void maybe_done(struct app *a)
+{
+    if (!a->exit_when_done)
+        return;
+    if (a->sent < a->send_count || a->received < a->recv_check)
+        return;
+    if (a->bulk_link)
+        sc_link_close(a->bulk_link, SC_REASON_LOCAL_CLOSE);
+    else
+        quit(a);
+}
+
+/* ---- link callbacks ----------------------------------------------------- */
+
+static void on_authenticated(struct sc_link *link, void *arg)
+{
+    struct app *a = arg;
+    bool known = false;
+    for (size_t i = 0; i < a->nlinks; i++)
+        known |= a->links[i] == link;
+    if (!known && a->nlinks < MAX_LINKS)
+        a->links[a->nlinks++] = link;
+    char id[SC_RELAY_ID_HEX_LEN + 1], lk[17];
+    sc_relay_id_to_hex(sc_link_peer_id(link), id);
+    sc_hex_encode(sc_link_peer_link_key(link), 8, lk);
+    const struct sc_accept_info *ai = sc_link_accept_info(link);
+    out("authenticated peer=%s peer_link_key=%s role=%s priority=%u", id, lk,
+        sc_link_is_initiator(link) ? "initiator" : "responder", ai->priority);
+    if (!a->bulk_link && (a->send_count || a->recv_check)) {
+        a->bulk_link = link;
+        pump(a);
+    }
+}
+
+static void on_message(struct sc_link *link, const struct sc_relay_message *m, void *arg)
+{
+    struct app *a = arg;
+    if (a->recv_check && link == a->bulk_link) {
+        check_bulk(a, m);
+        return;
+    }
+    if (!a->quiet) {
+        char peer[17], id[33];
+        peer_short(link, peer);
+        sc_hex_encode(m->id, SC_MESSAGE_ID_BYTES, id);
+        bool printable = true;
+        for (size_t i = 0; i < m->len; i++)
+            if (m->payload[i] < 0x20 || m->payload[i] > 0x7e)
+                printable = false;
+        out("message peer=%s id=%s hop=%u len=%zu text=%.*s", peer, id, m->hop_limit, m->len,
+            printable ? (int)m->len : 0, (const char *)m->payload);
+    }
+    if (a->echo) {
+        int err = sc_link_send(link, m->id, m->hop_limit, m->flags, m->payload, m->len);
+        if (err && !a->quiet)
+            out("echo_failed error=%s", sc_err_name(err));
+    }
+}
+
+static void on_rtt(struct sc_link *link, uint32_t rtt_us, void *arg)
+{
+    (void)arg;
+    char peer[17];
+    peer_short(link, peer);
+    struct sc_link_stats st;
+    sc_link_get_stats(link, &st);
+    out("rtt peer=%s us=%u srtt_us=%u rttvar_us=%u", peer, rtt_us, st.srtt_us, st.rttvar_us);
+}
+
+static void on_backpressure(struct sc_link *link, bool full, void *arg)
+{
+    struct app *a = arg;
+    if (!full && link == a->bulk_link)
+        pump(a);
+}
+
+static enum sc_reason policy(struct sc_link *link, const uint8_t peer_id[SC_RELAY_ID_BYTES],
+                             struct sc_accept_info *info, void *arg)
+{
+    (void)link;
+    (void)peer_id;
+    (void)info;
+    struct app *a = arg;
+    return a->reject;
+}
+
+static void on_closed(struct sc_link *link, enum sc_reason reason, bool by_peer, void *arg)
+{
+    struct app *a = arg;
+    char peer[17];
+    peer_short(link, peer);
+    struct sc_link_stats st;
+    sc_link_get_stats(link, &st);
+    out("closed peer=%s reason=%s by=%s sent=%llu received=%llu rekeys_sent=%llu "
+        "rekeys_received=%llu",
+        peer, sc_reason_name(reason), by_peer ? "peer" : "local",
+        (unsigned long long)st.messages_sent, (unsigned long long)st.messages_received,
+        (unsigned long long)st.rekeys_sent, (unsigned long long)st.rekeys_received);
+    for (size_t i = 0; i < a->nlinks; i++)
+        if (a->links[i] == link) {
+            a->links[i] = a->links[--a->nlinks];
+            break;
+        }
+    if (link == a->bulk_link)
+        a->bulk_link = NULL;
+    if (!a->listen_mode && !a->quitting && reason != SC_REASON_LOCAL_CLOSE)
+        a->exit_status = 1;
+    if (!a->listen_mode || a->quitting)
+        quit(a);
+}
+
+/* ---- commands on stdin ---------------------------------------------------- */
+
+static void print_stats(struct app *a)
+{
+    if (!a->listener) {
+        out("stats links=%zu", a->nlinks);
+        return;
+    }
+    struct sc_listener_stats s;
+    sc_listener_get_stats(a->listener, &s);
+    char line[2048];
+    int n = snprintf(line, sizeof line,
+                     "stats links=%zu accepted=%llu refused=%llu authenticated=%llu "
+                     "handshaking=%u open=%u",
+                     a->nlinks, (unsigned long long)s.accepted, (unsigned long long)s.refused,
+                     (unsigned long long)s.authenticated, s.handshakes_in_progress, s.links_open);
+    for (unsigned r = 1; r < SC_REASON_COUNT && n > 0 && (size_t)n < sizeof line; r++)
+        n += snprintf(line + n, sizeof line - (size_t)n, " %s=%llu", sc_reason_name(r),
+                      (unsigned long long)s.closed[r]);
+    out("%s", line);
+}
+
+static void command(struct app *a, char *line)
+{
+    if (strncmp(line, "send ", 5) == 0) {
+        const char *text = line + 5;
+        uint8_t id[SC_MESSAGE_ID_BYTES];
+        for (size_t i = 0; i < a->nlinks; i++) {
+            randombytes_buf(id, sizeof id);
+            int err = sc_link_send(a->links[i], id, 8, 0, text, strlen(text));
+            if (err)
+                out("send_failed error=%s", sc_err_name(err));
+        }
+    } else if (strcmp(line, "ping") == 0) {
+        for (size_t i = 0; i < a->nlinks; i++)
+            if (sc_link_ping(a->links[i]) != 0)
+                out("ping_failed");
+    } else if (strcmp(line, "stats") == 0) {
+        print_stats(a);
+    } else if (strcmp(line, "close") == 0) {
+        while (a->nlinks)
+            sc_link_close(a->links[--a->nlinks], SC_REASON_LOCAL_CLOSE);
+    } else if (strcmp(line, "quit") == 0) {
+        quit(a);
+    } else if (line[0]) {
+        out("unknown_command %s", line);
+    }
+}
+
+static void on_stdin(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct app *a = arg;
+    int r = evbuffer_read(a->stdin_buf, fd, 4096);
+    if (r <= 0) {
+        event_del(a->stdin_ev);
+        quit(a);
+        return;
+    }
+    char *line;
+    size_t n;
+    while ((line = evbuffer_readln(a->stdin_buf, &n, EVBUFFER_EOL_LF))) {
+        command(a, line);
+        free(line);
+        if (a->quitting)
+            return;
+    }
+    if (evbuffer_get_length(a->stdin_buf) > 65536)
+        evbuffer_drain(a->stdin_buf, evbuffer_get_length(a->stdin_buf));
+}
+
+static void on_signal(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    quit(arg);
+}
+
+/* Link-key rotation: new links get the new key; links up keep working. */
+static void on_rotate(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct app *a = arg;
+    struct sc_link_key *fresh;
+    uint64_t expiry = sc_unix_s() + 2 * (a->rotate_ms / 1000 + 1) + SC_LINK_KEY_OVERLAP_S_DEFAULT;
+    if (sc_link_key_generate(a->identity, expiry, &fresh) != 0)
+        return;
+    sc_link_key_free(a->old_link_key);
+    a->old_link_key = a->link_key;
+    a->link_key = fresh;
+    a->lc.link_key = fresh;
+    if (a->listener)
+        sc_listener_set_link_key(a->listener, fresh);
+    char lk[17];
+    sc_hex_encode(fresh->pub, 8, lk);
+    out("link_key_rotated link_key=%s", lk);
+}
+
+static void on_quit_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct app *a = arg;
+    event_base_loopexit(a->base, NULL);
+}
+
+/* Closes every link (telling the peer "shutdown"), then leaves the loop once
+ * they are all closed, or after a few seconds. */
+static void quit(struct app *a)
+{
+    if (!a->quitting) {
+        a->quitting = true;
+        sc_dial_cancel(a->dial);
+        a->dial = NULL;
+        for (size_t i = 0; i < a->nlinks; i++)
+            sc_link_close(a->links[i], SC_REASON_SHUTDOWN);
+        a->quit_ev = evtimer_new(a->base, on_quit_timeout, a);
+        struct timeval tv = {3, 0};
+        if (a->quit_ev)
+            evtimer_add(a->quit_ev, &tv);
+    }
+    if (a->nlinks == 0)
+        event_base_loopexit(a->base, NULL);
+}
+
+/* ---- connect -------------------------------------------------------------- */
+
+static void on_dialed(struct bufferevent *bev, int err, const char *why, void *arg)
+{
+    struct app *a = arg;
+    a->dial = NULL;
+    if (err) {
+        out("connect_failed error=%s why=\"%s\"", sc_err_name(err), why);
+        a->exit_status = 1;
+        quit(a);
+        return;
+    }
+    struct sc_link *link;
+    err = sc_link_new(a->base, bev, &a->lc, &link);
+    if (err) {
+        out("link_failed error=%s", sc_err_name(err));
+        a->exit_status = 1;
+        quit(a);
+        return;
+    }
+    char label[300];
+    snprintf(label, sizeof label, "%s:%u", a->host, a->port);
+    sc_link_set_label(link, label);
+    if (a->nlinks < MAX_LINKS)
+        a->links[a->nlinks++] = link; /* freed at exit even if never authenticated */
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: secirc link-test listen  --key FILE [--address ADDR] [--port PORT] [options]\n"
+            "       secirc link-test connect --key FILE --host HOST --port PORT [--expect ID] [options]\n"
+            "\n"
+            "Links two processes by hand. Events are printed one per line on stdout;\n"
+            "stdin takes commands: 'send TEXT', 'ping', 'stats', 'close', 'quit' (EOF = quit).\n"
+            "\n"
+            "options:\n"
+            "  --timeout MS               connection_timeout (default %u)\n"
+            "  --heartbeat MS             heartbeat_interval, 0 = off (default %u)\n"
+            "  --heartbeat-misses N       missed heartbeats before closing (default %u)\n"
+            "  --rekey-frames N           rekey after N frames (default %u)\n"
+            "  --rekey-bytes N            rekey after N bytes\n"
+            "  --rekey-ms MS              rekey after MS milliseconds\n"
+            "  --max-frame N              largest frame body we send (default %u)\n"
+            "  --max-message N            largest payload we take (default %u)\n"
+            "  --send-queue-bytes N       send queue limit per link\n"
+            "  --probe-resistance         listen: silent unless message 1 names our relay ID\n"
+            "  --reject REASON            listen: refuse every peer (busy, not_allowed, ...)\n"
+            "  --priority N               listen: priority class given in ACCEPT\n"
+            "  --max-handshakes N         listen: handshakes in progress (default %u)\n"
+            "  --max-handshakes-per-address N   (default %u)\n"
+            "  --rotate-key-ms MS         replace the link key every MS milliseconds\n"
+            "  --echo                     send every message back\n"
+            "  --send-count N             send N generated messages once linked\n"
+            "  --send-size N              their largest size (default 1024)\n"
+            "  --recv-check N             expect N generated messages, check content and order\n"
+            "  --exit-when-done           close and exit once sending and checking are done\n"
+            "  --quiet                    do not print each message\n"
+            "  --log-level LEVEL          debug, info, warn, error, off (default warn)\n",
+            SC_CONNECTION_TIMEOUT_MS_DEFAULT, SC_HEARTBEAT_INTERVAL_MS_DEFAULT,
+            SC_HEARTBEAT_MISS_LIMIT_DEFAULT, SC_REKEY_AFTER_FRAMES_DEFAULT,
+            SC_FRAME_BODY_BYTES_DEFAULT, SC_MESSAGE_PAYLOAD_BYTES_DEFAULT,
+            SC_HANDSHAKES_MAX_DEFAULT, SC_HANDSHAKES_PER_ADDRESS_MAX_DEFAULT);
+}
+
+static bool parse_u64(const char *s, uint64_t *v)
+{
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-')
+        return false;
+    *v = x;
+    return true;
+}
+
+/* Lets one process hold the thousands of sockets the tests open. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int sc_cli_link_test(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    struct app a;
+    memset(&a, 0, sizeof a);
+    if (strcmp(argv[1], "listen") == 0)
+        a.listen_mode = true;
+    else if (strcmp(argv[1], "connect") != 0) {
+        usage(stderr);
+        return 2;
+    }
+    struct sc_listener_config lcfg;
+    sc_listener_config_defaults(&lcfg);
+    sc_link_config_defaults(&a.lc);
+    a.send_size = 1024;
+    const char *key_path = NULL, *expect = NULL, *address = "127.0.0.1";
+    int log_level = SC_LOG_WARN;
+    enum {
+        O_KEY = 256, O_ADDRESS, O_PORT, O_HOST, O_EXPECT, O_TIMEOUT, O_HB, O_HB_MISSES,
+        O_REKEY_FRAMES, O_REKEY_BYTES, O_REKEY_MS, O_MAX_FRAME, O_MAX_MESSAGE, O_SENDQ,
+        O_PROBE, O_REJECT, O_PRIORITY, O_MAX_HS, O_MAX_HS_ADDR, O_ROTATE, O_ECHO, O_SEND_COUNT,
+        O_SEND_SIZE, O_RECV_CHECK, O_EXIT_DONE, O_QUIET, O_LOG, O_HELP
+    };
+    static const struct option opts[] = {
+        {"key", required_argument, 0, O_KEY},
+        {"address", required_argument, 0, O_ADDRESS},
+        {"port", required_argument, 0, O_PORT},
+        {"host", required_argument, 0, O_HOST},
+        {"expect", required_argument, 0, O_EXPECT},
+        {"timeout", required_argument, 0, O_TIMEOUT},
+        {"heartbeat", required_argument, 0, O_HB},
+        {"heartbeat-misses", required_argument, 0, O_HB_MISSES},
+        {"rekey-frames", required_argument, 0, O_REKEY_FRAMES},
+        {"rekey-bytes", required_argument, 0, O_REKEY_BYTES},
+        {"rekey-ms", required_argument, 0, O_REKEY_MS},
+        {"max-frame", required_argument, 0, O_MAX_FRAME},
+        {"max-message", required_argument, 0, O_MAX_MESSAGE},
+        {"send-queue-bytes", required_argument, 0, O_SENDQ},
+        {"probe-resistance", no_argument, 0, O_PROBE},
+        {"reject", required_argument, 0, O_REJECT},
+        {"priority", required_argument, 0, O_PRIORITY},
+        {"max-handshakes", required_argument, 0, O_MAX_HS},
+        {"max-handshakes-per-address", required_argument, 0, O_MAX_HS_ADDR},
+        {"rotate-key-ms", required_argument, 0, O_ROTATE},
+        {"echo", no_argument, 0, O_ECHO},
+        {"send-count", required_argument, 0, O_SEND_COUNT},
+        {"send-size", required_argument, 0, O_SEND_SIZE},
+        {"recv-check", required_argument, 0, O_RECV_CHECK},
+        {"exit-when-done", no_argument, 0, O_EXIT_DONE},
+        {"quiet", no_argument, 0, O_QUIET},
+        {"log-level", required_argument, 0, O_LOG},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    optind = 2;
+    int c;
+    uint64_t v = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        bool num = c != O_KEY && c != O_ADDRESS && c != O_HOST && c != O_EXPECT && c != O_PROBE &&
+                   c != O_REJECT && c != O_ECHO && c != O_EXIT_DONE && c != O_QUIET && c != O_LOG &&
+                   c != O_HELP && c != '?';
+        if (num && !parse_u64(optarg, &v)) {
+            fprintf(stderr, "secirc link-test: '%s' is not a number\n", optarg);
+            return 2;
+        }
+        switch (c) {
+        case O_KEY: key_path = optarg; break;
+        case O_ADDRESS: address = optarg; break;
+        case O_PORT:
+            if (v > 65535) {
+                fprintf(stderr, "secirc link-test: port %llu out of range\n", (unsigned long long)v);
+                return 2;
+            }
+            a.port = (uint16_t)v;
+            break;
+        case O_HOST: a.host = optarg; break;
+        case O_EXPECT: expect = optarg; break;
+        case O_TIMEOUT: a.lc.connection_timeout_ms = (uint32_t)v; break;
+        case O_HB: a.lc.heartbeat_interval_ms = (uint32_t)v; break;
+        case O_HB_MISSES: a.lc.heartbeat_miss_limit = (uint32_t)v; break;
+        case O_REKEY_FRAMES: a.lc.rekey_after_frames = v; break;
+        case O_REKEY_BYTES: a.lc.rekey_after_bytes = v; break;
+        case O_REKEY_MS: a.lc.rekey_after_ms = v; break;
+        case O_MAX_FRAME: a.lc.max_frame_bytes = (uint32_t)v; break;
+        case O_MAX_MESSAGE: a.lc.max_message_bytes = (uint32_t)v; break;
+        case O_SENDQ: a.lc.send_queue_bytes = (size_t)v; break;
+        case O_PROBE: a.lc.probe_resistance = true; break;
+        case O_REJECT: {
+            int r = sc_reason_parse(optarg);
+            if (r <= 0) {
+                fprintf(stderr, "secirc link-test: unknown reason '%s'\n", optarg);
+                return 2;
+            }
+            a.reject = (enum sc_reason)r;
+            break;
+        }
+        case O_PRIORITY: a.lc.accept.priority = (uint8_t)v; break;
+        case O_MAX_HS: lcfg.max_handshakes = (uint32_t)v; break;
+        case O_MAX_HS_ADDR: lcfg.max_handshakes_per_address = (uint32_t)v; break;
+        case O_ROTATE: a.rotate_ms = (uint32_t)v; break;
+        case O_ECHO: a.echo = true; break;
+        case O_SEND_COUNT: a.send_count = v; break;
+        case O_SEND_SIZE:
+            if (v < 8 || v > SC_MESSAGE_PAYLOAD_MAX_BYTES) {
+                fprintf(stderr, "secirc link-test: --send-size must be 8..%u\n",
+                        SC_MESSAGE_PAYLOAD_MAX_BYTES);
+                return 2;
+            }
+            a.send_size = (uint32_t)v;
+            break;
+        case O_RECV_CHECK: a.recv_check = v; break;
+        case O_EXIT_DONE: a.exit_when_done = true; break;
+        case O_QUIET: a.quiet = true; break;
+        case O_LOG:
+            log_level = sc_log_level_parse(optarg);
+            if (log_level < 0) {
+                fprintf(stderr, "secirc link-test: unknown log level '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case O_HELP: usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc || !key_path || (!a.listen_mode && (!a.host || !a.port))) {
+        usage(stderr);
+        return 2;
+    }
+    sc_log_set_level((enum sc_log_level)log_level);
+    if (expect) {
+        if (sc_relay_id_from_hex(expect, a.lc.expected_id) != 0) {
+            fprintf(stderr, "secirc link-test: --expect needs a 64-hex-digit relay ID\n");
+            return 2;
+        }
+        a.lc.has_expected_id = true;
+    }
+    char why[256] = "";
+    int err = sc_identity_load(key_path, &a.identity, why, sizeof why);
+    if (err) {
+        fprintf(stderr, "secirc: %s: %s\n", key_path, why[0] ? why : sc_strerror(err));
+        return 1;
+    }
+    raise_fd_limit();
+    signal(SIGPIPE, SIG_IGN);
+    uint64_t rot_s = a.rotate_ms ? 2 * (a.rotate_ms / 1000 + 1) : SC_LINK_KEY_ROTATION_S_DEFAULT;
+    err = sc_link_key_generate(a.identity, sc_unix_s() + rot_s + SC_LINK_KEY_OVERLAP_S_DEFAULT,
+                               &a.link_key);
+    a.base = event_base_new();
+    a.stdin_buf = evbuffer_new();
+    if (err || !a.base || !a.stdin_buf) {
+        fprintf(stderr, "secirc link-test: setup failed\n");
+        return 1;
+    }
+    a.lc.identity = a.identity;
+    a.lc.link_key = a.link_key;
+    a.lc.initiator = !a.listen_mode;
+    a.lc.cb = (struct sc_link_callbacks){
+        .on_authenticated = on_authenticated,
+        .on_message = on_message,
+        .on_rtt = on_rtt,
+        .on_backpressure = on_backpressure,
+        .policy = policy,
+        .on_closed = on_closed,
+    };
+    a.lc.cb_arg = &a;
+    a.exit_status = 0;
+    char idhex[SC_RELAY_ID_HEX_LEN + 1];
+    sc_relay_id_to_hex(sc_identity_relay_id(a.identity), idhex);
+    if (a.listen_mode) {
+        lcfg.address = address;
+        lcfg.port = a.port;
+        lcfg.link = a.lc;
+        err = sc_listener_new(a.base, &lcfg, &a.listener);
+        if (err) {
+            fprintf(stderr, "secirc link-test: cannot listen on %s:%u: %s\n", address, a.port,
+                    sc_strerror(err));
+            return 1;
+        }
+        out("listening address=%s port=%u relay_id=%s", address, sc_listener_port(a.listener),
+            idhex);
+    } else {
+        a.dns = evdns_base_new(a.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+        struct sc_dial_spec spec = {
+            .host = a.host, .port = a.port, .timeout_ms = a.lc.connection_timeout_ms, .dns = a.dns};
+        err = sc_dial_start(a.base, &spec, on_dialed, &a, &a.dial);
+        if (err) {
+            fprintf(stderr, "secirc link-test: cannot connect: %s\n", sc_strerror(err));
+            return 1;
+        }
+    }
+    /* Commands come from a pipe or terminal; a file or /dev/null is ignored. */
+    struct stat st;
+    if (fstat(0, &st) == 0 && !S_ISREG(st.st_mode) && !(S_ISCHR(st.st_mode) && !isatty(0))) {
+        a.stdin_ev = event_new(a.base, 0, EV_READ | EV_PERSIST, on_stdin, &a);
+        event_add(a.stdin_ev, NULL);
+    }
+    a.sigint_ev = evsignal_new(a.base, SIGINT, on_signal, &a);
+    a.sigterm_ev = evsignal_new(a.base, SIGTERM, on_signal, &a);
+    event_add(a.sigint_ev, NULL);
+    event_add(a.sigterm_ev, NULL);
+    if (a.rotate_ms) {
+        a.rotate_ev = event_new(a.base, -1, EV_PERSIST, on_rotate, &a);
+        struct timeval tv = {a.rotate_ms / 1000, (a.rotate_ms % 1000) * 1000};
+        event_add(a.rotate_ev, &tv);
+    }
+
+    event_base_dispatch(a.base);
+
+    int status = a.exit_status;
+    sc_dial_cancel(a.dial);
+    sc_listener_free(a.listener);
+    for (size_t i = 0; i < a.nlinks; i++)
+        sc_link_free(a.links[i]);
+    if (a.stdin_ev)
+        event_free(a.stdin_ev);
+    event_free(a.sigint_ev);
+    event_free(a.sigterm_ev);
+    if (a.rotate_ev)
+        event_free(a.rotate_ev);
+    if (a.quit_ev)
+        event_free(a.quit_ev);
+    evbuffer_free(a.stdin_buf);
+    if (a.dns)
+        evdns_base_free(a.dns, 0);
+    event_base_free(a.base);
+    sc_link_key_free(a.link_key);
+    sc_link_key_free(a.old_link_key);
+    sc_identity_free(a.identity);
+    return status;
+}

@@ -1,0 +1,257 @@
+/* link/handshake.c — the link handshake over the Noise engine: fixed-size
+ * XX messages, mac1 on message 1, identity + link-key certificate payloads,
+ * version agreement. Pure: no I/O, no clock, no logging; it must never
+ * accept a peer whose certificate does not bind its Noise static key. */
+#include "link/handshake.h"
+
+#include <sodium.h>
+#include <string.h>
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+void sc_hs_mac1(const uint8_t relay_id[SC_RELAY_ID_BYTES], const uint8_t *msg, size_t len,
+                uint8_t out[SC_HS_MAC1_BYTES])
+{
+    uint8_t key[32];
+    crypto_generichash_blake2b_state st;
+    crypto_generichash_blake2b_init(&st, NULL, 0, sizeof key);
+    crypto_generichash_blake2b_update(&st, (const uint8_t *)SC_HS_MAC1_LABEL,
+                                      sizeof SC_HS_MAC1_LABEL - 1);
+    crypto_generichash_blake2b_update(&st, relay_id, SC_RELAY_ID_BYTES);
+    crypto_generichash_blake2b_final(&st, key, sizeof key);
+    crypto_generichash_blake2b(out, SC_HS_MAC1_BYTES, msg, len, key, sizeof key);
+    sodium_memzero(key, sizeof key);
+}
+
+/* Moves to FAILED with `reason` and returns `err`. */
+static int fail(struct sc_handshake *hs, enum sc_reason reason, int err)
+{
+    hs->state = SC_HS_FAILED;
+    hs->reason = reason;
+    sc_noise_handshake_clear(&hs->noise);
+    return err;
+}
+
+/* Maps a Noise read failure to a reason. */
+static int noise_fail(struct sc_handshake *hs, int err)
+{
+    return fail(hs, err == SC_EAUTH || err == SC_ECRYPTO ? SC_REASON_HANDSHAKE_FAILED
+                                                         : SC_REASON_PROTOCOL_ERROR,
+                err);
+}
+
+int sc_hs_init(struct sc_handshake *hs, const struct sc_hs_config *cfg)
+{
+    memset(hs, 0, sizeof *hs);
+    if (!cfg->identity || !cfg->link_key)
+        return SC_EINVAL;
+    hs->initiator = cfg->initiator;
+    hs->probe_resistance = cfg->probe_resistance;
+    hs->has_expected_id = cfg->has_expected_id;
+    hs->identity = cfg->identity;
+    hs->cert_expiry = cfg->link_key->cert.expiry_unix;
+    memcpy(hs->cert_signature, cfg->link_key->cert.signature, SC_SIGNATURE_BYTES);
+    hs->max_message = cfg->max_message_bytes;
+    if (cfg->has_expected_id)
+        memcpy(hs->expected_id, cfg->expected_id, SC_RELAY_ID_BYTES);
+    int err = sc_noise_handshake_init(
+        &hs->noise, SC_HS_PROTOCOL_NAME, cfg->initiator ? SC_NOISE_INITIATOR : SC_NOISE_RESPONDER,
+        (const uint8_t *)SC_HS_PROLOGUE, sizeof SC_HS_PROLOGUE - 1, cfg->link_key->priv,
+        cfg->e_priv, NULL);
+    if (err)
+        return fail(hs, SC_REASON_HANDSHAKE_FAILED, err);
+    hs->state = SC_HS_START;
+    return 0;
+}
+
+static void encode_payload(const struct sc_handshake *hs, uint8_t p[SC_HS_PAYLOAD_BYTES])
+{
+    memset(p, 0, SC_HS_PAYLOAD_BYTES);
+    p[0] = SC_HS_PAYLOAD_FORMAT;
+    p[1] = SC_HS_VERSION_MIN;
+    p[2] = SC_HS_VERSION_MAX;
+    put_be32(p + 4, 0); /* features: none defined in version 1 */
+    memcpy(p + 8, sc_identity_relay_id(hs->identity), SC_RELAY_ID_BYTES);
+    put_be64(p + 40, hs->cert_expiry);
+    memcpy(p + 48, hs->cert_signature, SC_SIGNATURE_BYTES);
+    put_be32(p + 112, hs->max_message);
+}
+
+/* Checks the peer's payload against the Noise static key it arrived with:
+ * format and versions, certificate, self-connection, expected identity. */
+static int check_payload(struct sc_handshake *hs, const uint8_t p[SC_HS_PAYLOAD_BYTES],
+                         uint64_t now_unix)
+{
+    if (p[0] != SC_HS_PAYLOAD_FORMAT)
+        return fail(hs, SC_REASON_PROTOCOL_VERSION, SC_EVERSION);
+    uint8_t lo = p[1] > SC_HS_VERSION_MIN ? p[1] : SC_HS_VERSION_MIN;
+    uint8_t hi = p[2] < SC_HS_VERSION_MAX ? p[2] : SC_HS_VERSION_MAX;
+    if (p[1] > p[2] || lo > hi)
+        return fail(hs, SC_REASON_PROTOCOL_VERSION, SC_EVERSION);
+    hs->version = hi;
+    hs->peer_features = get_be32(p + 4);
+    hs->peer_max_message = get_be32(p + 112);
+    if (hs->peer_max_message > SC_MESSAGE_PAYLOAD_MAX_BYTES)
+        hs->peer_max_message = SC_MESSAGE_PAYLOAD_MAX_BYTES;
+
+    struct sc_link_cert cert;
+    memcpy(cert.identity, p + 8, SC_RELAY_ID_BYTES);
+    if (sc_noise_remote_static(&hs->noise, cert.link_pub) != 0)
+        return fail(hs, SC_REASON_HANDSHAKE_FAILED, SC_ESTATE);
+    cert.expiry_unix = get_be64(p + 40);
+    memcpy(cert.signature, p + 48, SC_SIGNATURE_BYTES);
+    int err = sc_link_cert_verify(&cert, cert.link_pub, now_unix);
+    if (err == SC_EEXPIRED)
+        return fail(hs, SC_REASON_CERT_EXPIRED, err);
+    if (err)
+        return fail(hs, SC_REASON_CERT_INVALID, err);
+    memcpy(hs->peer_id, cert.identity, SC_RELAY_ID_BYTES);
+    memcpy(hs->peer_link_key, cert.link_pub, SC_LINK_KEY_BYTES);
+    if (sodium_memcmp(hs->peer_id, sc_identity_relay_id(hs->identity), SC_RELAY_ID_BYTES) == 0)
+        return fail(hs, SC_REASON_SELF, SC_EAUTH);
+    if (hs->has_expected_id &&
+        sodium_memcmp(hs->peer_id, hs->expected_id, SC_RELAY_ID_BYTES) != 0)
+        return fail(hs, SC_REASON_IDENTITY_MISMATCH, SC_EAUTH);
+    return 0;
+}
+
+int sc_hs_write_msg1(struct sc_handshake *hs, uint8_t out[SC_HS_MSG1_BYTES])
+{
+    if (hs->state != SC_HS_START || !hs->initiator)
+        return SC_ESTATE;
+    size_t n = 0;
+    int err = sc_noise_write_message(&hs->noise, NULL, 0, out, SC_HS_MSG1_BYTES, &n); /* -> e */
+    if (err || n != 32)
+        return fail(hs, SC_REASON_HANDSHAKE_FAILED, err ? err : SC_ECRYPTO);
+    static const uint8_t unknown_id[SC_RELAY_ID_BYTES];
+    sc_hs_mac1(hs->has_expected_id ? hs->expected_id : unknown_id, out, 32, out + 32);
+    hs->state = SC_HS_SENT_MSG1;
+    return 0;
+}
+
+int sc_hs_read_msg1(struct sc_handshake *hs, const uint8_t in[SC_HS_MSG1_BYTES])
+{
+    if (hs->state != SC_HS_START || hs->initiator)
+        return SC_ESTATE;
+    static const uint8_t unknown_id[SC_RELAY_ID_BYTES];
+    uint8_t mac_ours[SC_HS_MAC1_BYTES], mac_tofu[SC_HS_MAC1_BYTES];
+    sc_hs_mac1(sc_identity_relay_id(hs->identity), in, 32, mac_ours);
+    sc_hs_mac1(unknown_id, in, 32, mac_tofu);
+    bool ours = sodium_memcmp(mac_ours, in + 32, SC_HS_MAC1_BYTES) == 0;
+    bool tofu = sodium_memcmp(mac_tofu, in + 32, SC_HS_MAC1_BYTES) == 0;
+    if (!ours && (hs->probe_resistance || !tofu))
+        return fail(hs, hs->probe_resistance ? SC_REASON_PROBE_DROPPED
+                                             : SC_REASON_HANDSHAKE_FAILED,
+                    SC_EAUTH);
+    hs->mac1_named_us = ours;
+    size_t n = 0;
+    int err = sc_noise_read_message(&hs->noise, in, 32, NULL, 0, &n); /* -> e */
+    if (err || n != 0)
+        return noise_fail(hs, err ? err : SC_EFORMAT);
+    hs->state = SC_HS_GOT_MSG1;
+    return 0;
+}
+
+int sc_hs_write_msg2(struct sc_handshake *hs, uint8_t out[SC_HS_MSG2_BYTES])
+{
+    if (hs->state != SC_HS_GOT_MSG1)
+        return SC_ESTATE;
+    uint8_t payload[SC_HS_PAYLOAD_BYTES];
+    encode_payload(hs, payload);
+    size_t n = 0; /* <- e, ee, s, es, payload */
+    int err = sc_noise_write_message(&hs->noise, payload, sizeof payload, out, SC_HS_MSG2_BYTES, &n);
+    if (err || n != SC_HS_MSG2_BYTES)
+        return fail(hs, SC_REASON_HANDSHAKE_FAILED, err ? err : SC_ECRYPTO);
+    hs->state = SC_HS_SENT_MSG2;
+    return 0;
+}
+
+int sc_hs_read_msg2(struct sc_handshake *hs, const uint8_t in[SC_HS_MSG2_BYTES], uint64_t now_unix)
+{
+    if (hs->state != SC_HS_SENT_MSG1)
+        return SC_ESTATE;
+    uint8_t payload[SC_HS_PAYLOAD_BYTES];
+    size_t n = 0; /* <- e, ee, s, es, payload */
+    int err = sc_noise_read_message(&hs->noise, in, SC_HS_MSG2_BYTES, payload, sizeof payload, &n);
+    if (err || n != SC_HS_PAYLOAD_BYTES)
+        return noise_fail(hs, err ? err : SC_EFORMAT);
+    err = check_payload(hs, payload, now_unix);
+    if (err)
+        return err;
+    hs->state = SC_HS_GOT_MSG2;
+    return 0;
+}
+
+int sc_hs_write_msg3(struct sc_handshake *hs, uint8_t out[SC_HS_MSG3_BYTES])
+{
+    if (hs->state != SC_HS_GOT_MSG2)
+        return SC_ESTATE;
+    uint8_t payload[SC_HS_PAYLOAD_BYTES];
+    encode_payload(hs, payload);
+    size_t n = 0; /* -> s, se, payload */
+    int err = sc_noise_write_message(&hs->noise, payload, sizeof payload, out, SC_HS_MSG3_BYTES, &n);
+    if (err || n != SC_HS_MSG3_BYTES)
+        return fail(hs, SC_REASON_HANDSHAKE_FAILED, err ? err : SC_ECRYPTO);
+    hs->state = SC_HS_SENT_MSG3;
+    return 0;
+}
+
+int sc_hs_read_msg3(struct sc_handshake *hs, const uint8_t in[SC_HS_MSG3_BYTES], uint64_t now_unix)
+{
+    if (hs->state != SC_HS_SENT_MSG2)
+        return SC_ESTATE;
+    uint8_t payload[SC_HS_PAYLOAD_BYTES];
+    size_t n = 0; /* -> s, se, payload */
+    int err = sc_noise_read_message(&hs->noise, in, SC_HS_MSG3_BYTES, payload, sizeof payload, &n);
+    if (err || n != SC_HS_PAYLOAD_BYTES)
+        return noise_fail(hs, err ? err : SC_EFORMAT);
+    err = check_payload(hs, payload, now_unix);
+    if (err)
+        return err;
+    hs->state = SC_HS_GOT_MSG3;
+    return 0;
+}
+
+int sc_hs_finish(struct sc_handshake *hs, struct sc_noise_cipher *send,
+                 struct sc_noise_cipher *recv, uint8_t hash[SC_NOISE_HASH_BYTES])
+{
+    if (hs->state != (hs->initiator ? SC_HS_SENT_MSG3 : SC_HS_GOT_MSG3))
+        return SC_ESTATE;
+    sc_noise_handshake_hash(&hs->noise, hash);
+    int err = sc_noise_split(&hs->noise, send, recv);
+    if (err)
+        return fail(hs, SC_REASON_HANDSHAKE_FAILED, err);
+    sc_noise_handshake_clear(&hs->noise);
+    hs->state = SC_HS_DONE;
+    return 0;
+}
+
+void sc_hs_clear(struct sc_handshake *hs)
+{
+    sc_noise_handshake_clear(&hs->noise);
+}

@@ -1,0 +1,52 @@
+/* link/reason.c — names and texts of close/reject reasons (secirc/link.h).
+ * Pure table lookups. */
+#include <string.h>
+
+#include "secirc/link.h"
+
+static const char *const names[] = {
+#define SC_REASON_NAME(name, code, str, text) [code] = str,
+    SC_REASON_MAP(SC_REASON_NAME)
+#undef SC_REASON_NAME
+};
+
+static const char *const texts[] = {
+#define SC_REASON_TEXT(name, code, str, text) [code] = text,
+    SC_REASON_MAP(SC_REASON_TEXT)
+#undef SC_REASON_TEXT
+};
+
+const char *sc_reason_name(unsigned reason)
+{
+    return reason < SC_REASON_COUNT && names[reason] ? names[reason] : "unknown";
+}
+
+const char *sc_reason_text(unsigned reason)
+{
+    return reason < SC_REASON_COUNT && texts[reason] ? texts[reason] : "unknown reason";
+}
+
+int sc_reason_parse(const char *name)
+{
+    for (unsigned i = 0; i < SC_REASON_COUNT; i++)
+        if (names[i] && strcmp(names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *sc_link_state_name(enum sc_link_state state)
+{
+    switch (state) {
+    case SC_LINK_HANDSHAKING:
+        return "handshaking";
+    case SC_LINK_PROBE_DRAIN:
+        return "probe_drain";
+    case SC_LINK_AUTHENTICATED:
+        return "authenticated";
+    case SC_LINK_CLOSING:
+        return "closing";
+    case SC_LINK_CLOSED:
+        return "closed";
+    }
+    return "unknown";
+}
