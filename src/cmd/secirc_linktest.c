@@ -233,6 +233,10 @@ static void on_rtt(struct sc_link *link, uint32_t rtt_us, void *arg)
 static void on_backpressure(struct sc_link *link, bool full, void *arg)
 {
     struct app *a = arg;
+    struct sc_link_stats st;
+    sc_link_get_stats(link, &st);
+    out("backpressure full=%d queued_bytes=%zu queued_messages=%u", full, st.queued_bytes,
+        st.queued_messages);
     if (!full && link == a->bulk_link)
         pump(a);
 }
@@ -255,10 +259,11 @@ static void on_closed(struct sc_link *link, enum sc_reason reason, bool by_peer,
     struct sc_link_stats st;
     sc_link_get_stats(link, &st);
     out("closed peer=%s reason=%s by=%s sent=%llu received=%llu rekeys_sent=%llu "
-        "rekeys_received=%llu",
+        "rekeys_received=%llu bytes_in=%llu",
         peer, sc_reason_name(reason), by_peer ? "peer" : "local",
         (unsigned long long)st.messages_sent, (unsigned long long)st.messages_received,
-        (unsigned long long)st.rekeys_sent, (unsigned long long)st.rekeys_received);
+        (unsigned long long)st.rekeys_sent, (unsigned long long)st.rekeys_received,
+        (unsigned long long)st.bytes_received);
     for (size_t i = 0; i < a->nlinks; i++)
         if (a->links[i] == link) {
             a->links[i] = a->links[--a->nlinks];

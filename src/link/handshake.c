@@ -79,10 +79,10 @@ int sc_hs_init(struct sc_handshake *hs, const struct sc_hs_config *cfg)
     hs->max_message = cfg->max_message_bytes;
     if (cfg->has_expected_id)
         memcpy(hs->expected_id, cfg->expected_id, SC_RELAY_ID_BYTES);
-    int err = sc_noise_handshake_init(
+    int err = sc_noise_handshake_init_keypair(
         &hs->noise, SC_HS_PROTOCOL_NAME, cfg->initiator ? SC_NOISE_INITIATOR : SC_NOISE_RESPONDER,
         (const uint8_t *)SC_HS_PROLOGUE, sizeof SC_HS_PROLOGUE - 1, cfg->link_key->priv,
-        cfg->e_priv, NULL);
+        cfg->link_key->pub, cfg->e_priv, NULL);
     if (err)
         return fail(hs, SC_REASON_HANDSHAKE_FAILED, err);
     hs->state = SC_HS_START;
@@ -158,16 +158,15 @@ int sc_hs_read_msg1(struct sc_handshake *hs, const uint8_t in[SC_HS_MSG1_BYTES])
 {
     if (hs->state != SC_HS_START || hs->initiator)
         return SC_ESTATE;
-    static const uint8_t unknown_id[SC_RELAY_ID_BYTES];
-    uint8_t mac_ours[SC_HS_MAC1_BYTES], mac_tofu[SC_HS_MAC1_BYTES];
+    /* With probe_resistance only a mac1 naming our relay ID passes, and the
+     * caller stays silent otherwise. Without it any mac1 passes (the
+     * zero-ID key is public anyway): an initiator that expected another
+     * relay then learns our identity and ends with identity_mismatch. */
+    uint8_t mac_ours[SC_HS_MAC1_BYTES];
     sc_hs_mac1(sc_identity_relay_id(hs->identity), in, 32, mac_ours);
-    sc_hs_mac1(unknown_id, in, 32, mac_tofu);
     bool ours = sodium_memcmp(mac_ours, in + 32, SC_HS_MAC1_BYTES) == 0;
-    bool tofu = sodium_memcmp(mac_tofu, in + 32, SC_HS_MAC1_BYTES) == 0;
-    if (!ours && (hs->probe_resistance || !tofu))
-        return fail(hs, hs->probe_resistance ? SC_REASON_PROBE_DROPPED
-                                             : SC_REASON_HANDSHAKE_FAILED,
-                    SC_EAUTH);
+    if (!ours && hs->probe_resistance)
+        return fail(hs, SC_REASON_PROBE_DROPPED, SC_EAUTH);
     hs->mac1_named_us = ours;
     size_t n = 0;
     int err = sc_noise_read_message(&hs->noise, in, 32, NULL, 0, &n); /* -> e */

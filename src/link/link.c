@@ -19,8 +19,9 @@
 #include "util/log.h"
 #include "util/time.h"
 
-/* How long a closing link may take to flush its last frames. */
-#define LINGER_MS 2000u
+/* How long a closing link may go without writing anything before it gives
+ * up flushing its last frames. */
+#define LINGER_MS 10000u
 /* Most bytes a peer may send during the handshake before we look at them. */
 #define HANDSHAKE_READ_MAX_BYTES 1024u
 /* Encrypted output below which we frame more (write callback threshold). */
@@ -206,11 +207,20 @@ static void finalize(struct sc_link *link)
 static void write_frames(struct sc_link *link);
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg);
 
+/* Write callback while closing: keeps moving queued messages out; done
+ * when nothing is left. Each call is progress, so the linger restarts. */
 static void on_close_flushed(struct bufferevent *bev, void *arg)
 {
     struct sc_link *link = arg;
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+    write_frames(link);
+    if (link->state != SC_LINK_CLOSING)
+        return;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && link->pending_msgs == 0 &&
+        !link->ctrl_close && !link->ctrl_reject) {
         finalize(link);
+        return;
+    }
+    arm_timer(link->timer, LINGER_MS);
 }
 
 /* Ends the link for `reason`. With `tell`, and keys to do it, the peer gets
@@ -245,12 +255,7 @@ static void link_end(struct sc_link *link, enum sc_reason reason, bool by_peer, 
     if (link->heartbeat)
         evtimer_del(link->heartbeat);
     bufferevent_disable(link->bev, EV_READ);
-    evtimer_del(link->timer);
-    arm_timer(link->timer, LINGER_MS);
-    write_frames(link);
-    if (link->state != SC_LINK_CLOSING)
-        return;
-    bufferevent_setwatermark(link->bev, EV_WRITE, 0, 0);
+    bufferevent_setwatermark(link->bev, EV_WRITE, OUTPUT_LOW_WATER_BYTES, 0);
     bufferevent_setcb(link->bev, NULL, on_close_flushed, NULL, link);
     on_close_flushed(link->bev, link);
 }
@@ -766,8 +771,15 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         finalize(link);
         return;
     }
-    if (what & BEV_EVENT_EOF)
-        link_end(link, SC_REASON_PEER_CLOSED, true, false, false);
+    if (what & BEV_EVENT_EOF) {
+        /* Ending inside a frame or handshake message is a truncation. */
+        bool partial = link->rx_body_len != 0 ||
+                       evbuffer_get_length(bufferevent_get_input(link->bev)) != 0;
+        if (partial)
+            link_end(link, SC_REASON_PROTOCOL_ERROR, false, true, false);
+        else
+            link_end(link, SC_REASON_PEER_CLOSED, true, false, false);
+    }
     else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
         link_end(link, SC_REASON_IO_ERROR, false, false, false);
 }

@@ -81,3 +81,142 @@ class Checker:
     def done(self):
         print(f"{self.passed} passed, {self.failed} failed")
         sys.exit(1 if self.failed or not self.passed else 0)
+
+
+import queue
+import re
+import threading
+
+
+class Proc:
+    """A running program whose stdout lines are collected by a thread.
+    wait_line() polls the collected lines with a deadline."""
+
+    def __init__(self, args, name=None, stdin=True, env=None):
+        self.name = name or os.path.basename(args[0])
+        self.args = args
+        self.p = subprocess.Popen(args, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  bufsize=1, env=env)
+        self.lines = []
+        self.err_lines = []
+        self._lock = threading.Lock()
+        self._t = threading.Thread(target=self._reader, args=(self.p.stdout, self.lines), daemon=True)
+        self._te = threading.Thread(target=self._reader, args=(self.p.stderr, self.err_lines), daemon=True)
+        self._t.start()
+        self._te.start()
+
+    def _reader(self, stream, sink):
+        for line in stream:
+            with self._lock:
+                sink.append(line.rstrip("\n"))
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def snapshot(self):
+        with self._lock:
+            return list(self.lines)
+
+    def find(self, pattern, start=0):
+        """All (index, match) of pattern among stdout lines from index start."""
+        rx = re.compile(pattern)
+        out = []
+        for i, line in enumerate(self.snapshot()[start:], start):
+            m = rx.search(line)
+            if m:
+                out.append((i, m))
+        return out
+
+    def wait_line(self, pattern, timeout=10, start=0):
+        """First match of pattern at or after line `start`; raises on timeout
+        or if the process exits first (after a last look)."""
+        def look():
+            hits = self.find(pattern, start)
+            if hits:
+                return hits[0][1]
+            if self.p.poll() is not None:
+                self._t.join(1)
+                hits = self.find(pattern, start)
+                if hits:
+                    return hits[0][1]
+                raise AssertionError(f"{self.name} exited ({self.p.returncode}) before /{pattern}/;"
+                                     f" stdout={self.snapshot()[-10:]} stderr={self.err_lines[-10:]}")
+            return None
+        try:
+            return wait_for(look, timeout, f"{self.name}: /{pattern}/")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; last stdout={self.snapshot()[-5:]} stderr={self.err_lines[-5:]}")
+
+    def count(self, pattern):
+        return len(self.find(pattern))
+
+    def send(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+
+    def wait_exit(self, timeout=10):
+        try:
+            return self.p.wait(timeout=timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{self.name} did not exit within {timeout * SLOW:.0f}s")
+
+    def stop(self, timeout=10):
+        """Asks politely (stdin EOF / SIGTERM), then kills; bounded."""
+        if self.p.poll() is None:
+            try:
+                if self.p.stdin:
+                    self.p.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.p.wait(timeout=timeout * SLOW)
+            except subprocess.TimeoutExpired:
+                self.p.terminate()
+                try:
+                    self.p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.p.kill()
+                    self.p.wait(timeout=5)
+        self._t.join(2)
+        self._te.join(2)
+        return self.p.returncode
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def keygen(tmp, name):
+    path = tmp.join(name)
+    r = run([binary("secirc"), "keygen", "--out", path])
+    if r.returncode != 0:
+        raise AssertionError(f"keygen failed: {r.stderr}")
+    return path, r.stdout.strip()
+
+
+class LinkTest(Proc):
+    """`secirc link-test listen|connect` with its line protocol."""
+
+    @classmethod
+    def listen(cls, key, *extra, name="listener"):
+        p = cls([binary("secirc"), "link-test", "listen", "--key", key, "--port", "0", *extra],
+                name=name)
+        m = p.wait_line(r"^listening address=\S+ port=(\d+) relay_id=([0-9a-f]{64})")
+        p.port = int(m.group(1))
+        p.relay_id = m.group(2)
+        return p
+
+    @classmethod
+    def connect(cls, key, port, *extra, name="connector"):
+        return cls([binary("secirc"), "link-test", "connect", "--key", key, "--host", "127.0.0.1",
+                    "--port", str(port), *extra], name=name)
