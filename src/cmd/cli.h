@@ -13,5 +13,6 @@ struct sc_cli_command {
 int sc_cli_keygen(int argc, char **argv);
 int sc_cli_id(int argc, char **argv);
 int sc_cli_link_test(int argc, char **argv);
+int sc_cli_selftest(int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 static const struct sc_cli_command commands[] = {
     {"keygen", "create a relay identity key file and print its relay ID", sc_cli_keygen},
     {"id", "print the relay ID of a key file", sc_cli_id},
+    {"selftest", "run built-in checks: 'selftest handshake'", sc_cli_selftest},
     {"link-test", "link two processes by hand (listen|connect), for tests", sc_cli_link_test},
 };
 

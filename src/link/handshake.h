@@ -79,8 +79,9 @@ struct sc_handshake {
 };
 
 int sc_hs_init(struct sc_handshake *hs, const struct sc_hs_config *cfg) SC_MUST_CHECK;
-/* Steps. On failure each returns a negative SC_E* code, sets hs->reason
- * and moves to FAILED; hs->reason == SC_REASON_PROBE_DROPPED from
+/* Steps. A step called out of turn returns SC_ESTATE and changes nothing.
+ * A step that fails returns a negative SC_E* code, sets hs->reason and
+ * moves to FAILED; hs->reason == SC_REASON_PROBE_DROPPED from
  * sc_hs_read_msg1 means: stay silent. */
 int sc_hs_write_msg1(struct sc_handshake *hs, uint8_t out[SC_HS_MSG1_BYTES]) SC_MUST_CHECK;
 int sc_hs_read_msg1(struct sc_handshake *hs, const uint8_t in[SC_HS_MSG1_BYTES]) SC_MUST_CHECK;

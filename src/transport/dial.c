@@ -1,7 +1,8 @@
 /* transport/dial.c — an outgoing connection as a chain of layers: the tcp
- * connect (host names through evdns), then each configured layer in turn,
- * all under one deadline. Reports once, never from inside sc_dial_start();
- * never touches what a layer above does with its bufferevent. */
+ * connect (host names through evdns, every resolved address in turn), then
+ * each configured layer, all under one deadline. Reports once, never from
+ * inside sc_dial_start(); never touches what a layer above does with its
+ * bufferevent, and never blocks on name resolution. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +14,18 @@
 
 #include "transport/transport.h"
 
-/* Dial states: CONNECTING -> LAYER (i = 0..n-1) -> DONE; any -> DONE. */
-enum dial_state { DIAL_CONNECTING, DIAL_LAYER, DIAL_DONE };
+/* Dial states: RESOLVING -> CONNECTING (address by address) -> LAYER
+ * (i = 0..n-1) -> DONE; any -> DONE. */
+enum dial_state { DIAL_RESOLVING, DIAL_CONNECTING, DIAL_LAYER, DIAL_DONE };
 
 struct sc_dial {
     struct event_base *base;
     struct sc_dial_spec spec;
     char host[256];
     enum dial_state state;
+    struct evdns_getaddrinfo_request *resolve;
+    struct evutil_addrinfo *addrs, *next_addr;
+    int last_errno;
     size_t layer;            /* index of the layer negotiating */
     void *layer_state;
     struct bufferevent *bev; /* tcp bev while connecting; result when done */
@@ -36,6 +41,10 @@ struct event_base *sc_dial_base(const struct sc_dial *dial) { return dial->base;
 
 static void dial_destroy(struct sc_dial *d)
 {
+    if (d->resolve)
+        evdns_getaddrinfo_cancel(d->resolve); /* its callback runs now, with CANCEL */
+    if (d->addrs)
+        evutil_freeaddrinfo(d->addrs);
     if (d->state == DIAL_LAYER && d->layer_state && d->spec.layers[d->layer].ops->cancel)
         d->spec.layers[d->layer].ops->cancel(d->layer_state);
     if (d->bev)
@@ -73,6 +82,10 @@ static void finish(struct sc_dial *d, int err, const char *why)
     if (err && d->bev) {
         bufferevent_free(d->bev);
         d->bev = NULL;
+    }
+    if (d->addrs) {
+        evutil_freeaddrinfo(d->addrs);
+        d->addrs = d->next_addr = NULL;
     }
     event_del(d->timer);
     event_active(d->done_ev, EV_TIMEOUT, 0);
@@ -121,6 +134,30 @@ void sc_dial_layer_failed(struct sc_dial *d, int err, const char *why)
     finish(d, err, buf);
 }
 
+static void on_tcp_event(struct bufferevent *bev, short what, void *arg);
+
+/* Connects to the next resolved address; fails the dial when none is left. */
+static void try_next_address(struct sc_dial *d)
+{
+    while (d->next_addr) {
+        struct evutil_addrinfo *ai = d->next_addr;
+        d->next_addr = ai->ai_next;
+        d->bev = bufferevent_socket_new(d->base, -1, BEV_OPT_CLOSE_ON_FREE);
+        if (!d->bev) {
+            finish(d, SC_ENOMEM, "out of memory");
+            return;
+        }
+        bufferevent_setcb(d->bev, NULL, NULL, on_tcp_event, d);
+        if (bufferevent_socket_connect(d->bev, ai->ai_addr, (int)ai->ai_addrlen) == 0)
+            return; /* on_tcp_event tells how it went */
+        d->last_errno = EVUTIL_SOCKET_ERROR();
+        bufferevent_free(d->bev);
+        d->bev = NULL;
+    }
+    finish(d, SC_ECONNECT,
+           d->last_errno ? evutil_socket_error_to_string(d->last_errno) : "connection failed");
+}
+
 static void on_tcp_event(struct bufferevent *bev, short what, void *arg)
 {
     struct sc_dial *d = arg;
@@ -129,18 +166,38 @@ static void on_tcp_event(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_CONNECTED) {
         sc_tcp_tune(bufferevent_getfd(bev));
         bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+        evutil_freeaddrinfo(d->addrs);
+        d->addrs = d->next_addr = NULL;
         start_layer(d);
         return;
     }
-    int dns_err = bufferevent_socket_get_dns_error(bev);
-    if (dns_err) {
+    d->last_errno = EVUTIL_SOCKET_ERROR();
+    bufferevent_free(d->bev);
+    d->bev = NULL;
+    try_next_address(d);
+}
+
+static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+    struct sc_dial *d = arg;
+    if (result == EVUTIL_EAI_CANCEL)
+        return; /* dial_destroy() is freeing d */
+    d->resolve = NULL;
+    if (d->state != DIAL_RESOLVING) {
+        if (res)
+            evutil_freeaddrinfo(res);
+        return;
+    }
+    if (result != 0 || !res) {
         char why[320];
-        snprintf(why, sizeof why, "cannot resolve %s: %s", d->host, evutil_gai_strerror(dns_err));
+        snprintf(why, sizeof why, "cannot resolve %s: %s", d->host,
+                 result ? evutil_gai_strerror(result) : "no address");
         finish(d, SC_ERESOLVE, why);
         return;
     }
-    int e = EVUTIL_SOCKET_ERROR();
-    finish(d, SC_ECONNECT, e ? evutil_socket_error_to_string(e) : "connection failed");
+    d->addrs = d->next_addr = res;
+    d->state = DIAL_CONNECTING;
+    try_next_address(d);
 }
 
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
@@ -148,7 +205,9 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct sc_dial *d = arg;
-    finish(d, SC_ETIMEDOUT, d->state == DIAL_CONNECTING ? "connect timed out" : "layer timed out");
+    finish(d, SC_ETIMEDOUT, d->state == DIAL_RESOLVING    ? "name resolution timed out"
+                            : d->state == DIAL_CONNECTING ? "connect timed out"
+                                                          : "layer timed out");
 }
 
 int sc_dial_start(struct event_base *base, const struct sc_dial_spec *spec, sc_dial_cb cb,
@@ -167,23 +226,30 @@ int sc_dial_start(struct event_base *base, const struct sc_dial_spec *spec, sc_d
     d->spec.host = d->host;
     d->cb = cb;
     d->arg = arg;
-    d->state = DIAL_CONNECTING;
+    d->state = DIAL_RESOLVING;
     d->timer = evtimer_new(base, on_timeout, d);
     d->done_ev = event_new(base, -1, 0, on_done, d);
-    d->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (!d->timer || !d->done_ev || !d->bev) {
+    if (!d->timer || !d->done_ev) {
         dial_destroy(d);
         return SC_ENOMEM;
     }
     struct timeval tv = {spec->timeout_ms / 1000, (spec->timeout_ms % 1000) * 1000};
     evtimer_add(d->timer, &tv);
-    bufferevent_setcb(d->bev, NULL, NULL, on_tcp_event, d);
-    /* Errors found inside connect_hostname are reported through on_tcp_event
-     * (possibly right now); finish() defers the user callback either way. */
-    if (bufferevent_socket_connect_hostname(d->bev, spec->dns, AF_UNSPEC, d->host, spec->port) < 0 &&
-        d->state == DIAL_CONNECTING)
-        finish(d, SC_ECONNECT, "connect failed");
     *out = d;
+    char port[8];
+    snprintf(port, sizeof port, "%u", spec->port);
+    struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                                    .ai_protocol = IPPROTO_TCP,
+                                    .ai_flags = spec->dns ? 0 : EVUTIL_AI_NUMERICHOST};
+    if (spec->dns) {
+        /* May answer at once (literals, hosts file): on_resolved copes, and
+         * finish() defers the user callback either way. */
+        d->resolve = evdns_getaddrinfo(spec->dns, d->host, port, &hints, on_resolved, d);
+    } else {
+        struct evutil_addrinfo *res = NULL;
+        int r = evutil_getaddrinfo(d->host, port, &hints, &res);
+        on_resolved(r, res, d);
+    }
     return 0;
 }
 
