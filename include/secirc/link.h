@@ -179,6 +179,7 @@ struct sc_link_stats {
     uint64_t last_seen_ms;               /* monotonic ms of the last frame in */
     size_t queued_bytes;
     uint32_t queued_messages;
+    uint64_t messages_unsent; /* queued but dropped when the link ended */
 };
 void sc_link_get_stats(const struct sc_link *link, struct sc_link_stats *out);
 enum sc_link_state sc_link_state(const struct sc_link *link);

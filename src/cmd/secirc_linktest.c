@@ -259,11 +259,11 @@ static void on_closed(struct sc_link *link, enum sc_reason reason, bool by_peer,
     struct sc_link_stats st;
     sc_link_get_stats(link, &st);
     out("closed peer=%s reason=%s by=%s sent=%llu received=%llu rekeys_sent=%llu "
-        "rekeys_received=%llu bytes_in=%llu",
+        "rekeys_received=%llu bytes_in=%llu unsent=%llu",
         peer, sc_reason_name(reason), by_peer ? "peer" : "local",
         (unsigned long long)st.messages_sent, (unsigned long long)st.messages_received,
         (unsigned long long)st.rekeys_sent, (unsigned long long)st.rekeys_received,
-        (unsigned long long)st.bytes_received);
+        (unsigned long long)st.bytes_received, (unsigned long long)st.messages_unsent);
     for (size_t i = 0; i < a->nlinks; i++)
         if (a->links[i] == link) {
             a->links[i] = a->links[--a->nlinks];

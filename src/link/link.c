@@ -179,12 +179,12 @@ static void log_closed(struct sc_link *link)
             return;
     }
     sc_log(level, "link.closed",
-           "peer=%s addr=%s role=%s reason=%s by=%s sent_msgs=%llu recv_msgs=%llu%s",
+           "peer=%s addr=%s role=%s reason=%s by=%s sent_msgs=%llu recv_msgs=%llu unsent=%llu%s",
            link->peer_hex[0] ? link->peer_hex : "-", link->label[0] ? link->label : "-",
            link->cfg.initiator ? "initiator" : "responder", sc_reason_name(r),
            link->close_by_peer ? "peer" : "local", (unsigned long long)link->stats.messages_sent,
            (unsigned long long)link->stats.messages_received,
-           suppressed > 0 ? " (similar lines suppressed)" : "");
+           (unsigned long long)link->stats.messages_unsent, suppressed > 0 ? " (similar lines suppressed)" : "");
 }
 
 /* Closes the socket now; on_closed and the free follow from the loop. */
@@ -193,6 +193,8 @@ static void finalize(struct sc_link *link)
     if (link->state == SC_LINK_CLOSED)
         return;
     set_state(link, SC_LINK_CLOSED);
+    link->stats.messages_unsent += link->pending_msgs;
+    link->pending_msgs = 0;
     if (link->bev) {
         bufferevent_free(link->bev);
         link->bev = NULL;
@@ -238,6 +240,7 @@ static void link_end(struct sc_link *link, enum sc_reason reason, bool by_peer, 
         return;
     }
     if (!flush) {
+        link->stats.messages_unsent += link->pending_msgs;
         evbuffer_drain(link->pending, link->pending_bytes);
         link->pending_bytes = 0;
         link->pending_msgs = 0;

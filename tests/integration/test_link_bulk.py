@@ -30,6 +30,8 @@ try:
     c.check("listener: every message sent and received, rekeys both ways",
             m.group(1) == str(COUNT) and m.group(2) == str(COUNT) and int(m.group(3)) >= 90
             and int(m.group(4)) >= 90, m.group(0))
+    c.check("nothing left unsent on either side",
+            all(p.find(r"^closed .* unsent=0$") for p in (lst, con)), [lst.find("^closed"), con.find("^closed")])
     c.check("connector exited cleanly", con.wait_exit(60) == 0)
 finally:
     for p in procs:
