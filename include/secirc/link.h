@@ -159,9 +159,11 @@ int sc_link_new(struct event_base *base, struct bufferevent *bev, const struct s
 int sc_link_send(struct sc_link *link, const uint8_t id[SC_MESSAGE_ID_BYTES], uint8_t hop_limit,
                  uint8_t flags, const void *payload, size_t len) SC_MUST_CHECK;
 
-/* Starts an orderly close: tells the peer (CLOSE with `reason`) when
- * authenticated, flushes what is queued (bounded), then on_closed fires.
- * Safe to call from any callback; a second call does nothing. */
+/* Starts an orderly close: sends what is queued, then CLOSE with `reason`,
+ * and keeps delivering the peer's messages until its answering CLOSE (or
+ * EOF) arrives; bounded (10 s without progress, 60 s in all). Then
+ * on_closed fires. Before authentication it just closes. Safe to call from
+ * any callback; a second call does nothing. */
 void sc_link_close(struct sc_link *link, enum sc_reason reason);
 /* Tears the link down at once; no callback fires. NULL is fine. Not from
  * inside one of this link's callbacks (use sc_link_close there). */

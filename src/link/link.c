@@ -20,8 +20,9 @@
 #include "util/time.h"
 
 /* How long a closing link may go without writing anything before it gives
- * up flushing its last frames. */
+ * up flushing its last frames, and how long a close may take at most. */
 #define LINGER_MS 10000u
+#define CLOSE_MAX_MS 60000u
 /* Most bytes a peer may send during the handshake before we look at them. */
 #define HANDSHAKE_READ_MAX_BYTES 1024u
 /* Encrypted output below which we frame more (write callback threshold). */
@@ -57,6 +58,8 @@ struct sc_link {
     size_t pending_bytes;
     uint32_t pending_msgs;
     bool backpressured;
+    bool await_peer_close; /* orderly close: waiting for the peer's CLOSE */
+    uint64_t close_deadline_ms;
     /* Control messages for the head of the next frame. */
     bool ctrl_accept, ctrl_reject, ctrl_close, ctrl_ping, ctrl_pong;
     uint16_t ctrl_reason;
@@ -209,8 +212,24 @@ static void finalize(struct sc_link *link)
 static void write_frames(struct sc_link *link);
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg);
 
+/* How a link ends:
+ *   END_NOW      close the connection at once, tell nothing (EOF, I/O
+ *                error, handshake timeout, a REJECT or CLOSE received
+ *                before keys, anything before keys exist);
+ *   END_TELL     an error: drop the queue, send CLOSE (or REJECT), stop
+ *                reading, close once that is written;
+ *   END_ANSWER   the peer sent CLOSE: send our queue, then CLOSE back, stop
+ *                reading, close once written;
+ *   END_ORDERLY  a local close: send our queue, then CLOSE, keep reading
+ *                (and delivering) until the peer's CLOSE or EOF arrives.
+ * Whatever the mode, the close is bounded by LINGER_MS without progress. */
+enum end_mode { END_NOW, END_TELL, END_ANSWER, END_ORDERLY };
+
+static void arm_linger(struct sc_link *link);
+
 /* Write callback while closing: keeps moving queued messages out; done
- * when nothing is left. Each call is progress, so the linger restarts. */
+ * when everything is written and (orderly close) the peer has answered.
+ * Each call is progress, so the linger restarts. */
 static void on_close_flushed(struct bufferevent *bev, void *arg)
 {
     struct sc_link *link = arg;
@@ -218,28 +237,40 @@ static void on_close_flushed(struct bufferevent *bev, void *arg)
     if (link->state != SC_LINK_CLOSING)
         return;
     if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && link->pending_msgs == 0 &&
-        !link->ctrl_close && !link->ctrl_reject) {
+        !link->ctrl_close && !link->ctrl_reject && !link->await_peer_close) {
         finalize(link);
         return;
     }
-    arm_timer(link->timer, LINGER_MS);
+    arm_linger(link);
 }
 
-/* Ends the link for `reason`. With `tell`, and keys to do it, the peer gets
- * a CLOSE (or REJECT) frame first, bounded by LINGER_MS. With `flush`, what
- * is queued is sent before it (an orderly local close). */
-static void link_end(struct sc_link *link, enum sc_reason reason, bool by_peer, bool tell,
-                     bool flush)
+static void on_read(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short what, void *arg);
+
+/* Restarts the no-progress timer, never past the close's absolute limit. */
+static void arm_linger(struct sc_link *link)
 {
-    if (link->state == SC_LINK_CLOSING || link->state == SC_LINK_CLOSED)
+    uint64_t now = sc_mono_ms();
+    uint64_t left = link->close_deadline_ms > now ? link->close_deadline_ms - now : 0;
+    arm_timer(link->timer, (uint32_t)(left < LINGER_MS ? left : LINGER_MS));
+}
+
+static void link_end(struct sc_link *link, enum sc_reason reason, bool by_peer, enum end_mode mode)
+{
+    if (link->state == SC_LINK_CLOSED)
         return;
+    if (link->state == SC_LINK_CLOSING) { /* already ending: only an error cuts it short */
+        if (mode == END_NOW || mode == END_TELL)
+            finalize(link);
+        return;
+    }
     link->close_reason = reason;
     link->close_by_peer = by_peer;
-    if (!tell || !link->have_ciphers || !link->bev) {
+    if (mode == END_NOW || !link->have_ciphers || !link->bev) {
         finalize(link);
         return;
     }
-    if (!flush) {
+    if (mode == END_TELL) {
         link->stats.messages_unsent += link->pending_msgs;
         evbuffer_drain(link->pending, link->pending_bytes);
         link->pending_bytes = 0;
@@ -255,17 +286,21 @@ static void link_end(struct sc_link *link, enum sc_reason reason, bool by_peer, 
         link->ctrl_reason = (uint16_t)reason;
     }
     set_state(link, SC_LINK_CLOSING);
+    link->close_deadline_ms = sc_mono_ms() + CLOSE_MAX_MS;
     if (link->heartbeat)
         evtimer_del(link->heartbeat);
-    bufferevent_disable(link->bev, EV_READ);
+    link->await_peer_close = mode == END_ORDERLY && link->accepted;
+    if (!link->await_peer_close)
+        bufferevent_disable(link->bev, EV_READ);
     bufferevent_setwatermark(link->bev, EV_WRITE, OUTPUT_LOW_WATER_BYTES, 0);
-    bufferevent_setcb(link->bev, NULL, on_close_flushed, NULL, link);
+    bufferevent_setcb(link->bev, link->await_peer_close ? on_read : NULL, on_close_flushed,
+                      on_event, link);
     on_close_flushed(link->bev, link);
 }
 
 static void fail(struct sc_link *link, enum sc_reason reason)
 {
-    link_end(link, reason, false, true, false);
+    link_end(link, reason, false, END_TELL);
 }
 
 /* ---- sending ------------------------------------------------------------- */
@@ -509,7 +544,7 @@ static bool handle_message(struct sc_link *link, const struct sc_frame_msg *m, b
             return link->state == SC_LINK_AUTHENTICATED;
         }
         if (m->type == SC_MSG_REJECT) {
-            link_end(link, m->u.reason, true, false, false);
+            link_end(link, m->u.reason, true, END_NOW);
             return false;
         }
         fail(link, SC_REASON_PROTOCOL_ERROR);
@@ -533,7 +568,13 @@ static bool handle_message(struct sc_link *link, const struct sc_frame_msg *m, b
         }
         break;
     case SC_MSG_CLOSE:
-        link_end(link, m->u.reason, true, false, false);
+        if (link->state == SC_LINK_CLOSING) { /* the answer to our orderly close */
+            link->await_peer_close = false;
+            bufferevent_disable(link->bev, EV_READ);
+            on_close_flushed(link->bev, link);
+        } else {
+            link_end(link, m->u.reason, true, END_ANSWER);
+        }
         return false;
     case SC_MSG_REKEY:
         *rekey = true;
@@ -545,7 +586,8 @@ static bool handle_message(struct sc_link *link, const struct sc_frame_msg *m, b
         fail(link, SC_REASON_PROTOCOL_ERROR);
         return false;
     }
-    return link->state == SC_LINK_AUTHENTICATED;
+    return link->state == SC_LINK_AUTHENTICATED ||
+           (link->state == SC_LINK_CLOSING && link->await_peer_close);
 }
 
 static enum sc_reason frame_error_reason(int err)
@@ -567,7 +609,8 @@ static void read_frames(struct sc_link *link)
 {
     struct evbuffer *in = bufferevent_get_input(link->bev);
     while (link->state == SC_LINK_AUTHENTICATED ||
-           (link->state == SC_LINK_HANDSHAKING && link->have_ciphers)) {
+           (link->state == SC_LINK_HANDSHAKING && link->have_ciphers) ||
+           (link->state == SC_LINK_CLOSING && link->await_peer_close)) {
         size_t avail = evbuffer_get_length(in);
         if (link->rx_body_len == 0) {
             if (avail < SC_FRAME_HEADER_BYTES)
@@ -607,8 +650,8 @@ static void read_frames(struct sc_link *link)
             if (!handle_message(link, &m, &rekey))
                 break;
         }
-        if (link->state == SC_LINK_CLOSED || link->state == SC_LINK_CLOSING)
-            return; /* the input buffer went with the bufferevent or stays unread */
+        if (link->state == SC_LINK_CLOSED)
+            return; /* the input buffer went with the bufferevent */
         evbuffer_drain(in, ct_len);
         if (err) {
             fail(link, frame_error_reason(err));
@@ -623,6 +666,7 @@ static void read_frames(struct sc_link *link)
         }
     }
 }
+
 
 /* ---- handshake ------------------------------------------------------------- */
 
@@ -666,7 +710,7 @@ static void respond_verdict(struct sc_link *link)
     if (link->state != SC_LINK_HANDSHAKING)
         return;
     if (verdict != SC_REASON_NONE) {
-        link_end(link, verdict, false, true, false);
+        link_end(link, verdict, false, END_TELL);
         return;
     }
     link->accept = info;
@@ -751,6 +795,10 @@ static void on_read(struct bufferevent *bev, void *arg)
         evbuffer_drain(bufferevent_get_input(bev), SIZE_MAX);
         return;
     }
+    if (link->state == SC_LINK_CLOSING) { /* orderly close: deliver until the peer's CLOSE */
+        read_frames(link);
+        return;
+    }
     if (link->state == SC_LINK_HANDSHAKING && link->hs)
         read_handshake(link);
     if (link->state == SC_LINK_HANDSHAKING || link->state == SC_LINK_AUTHENTICATED)
@@ -770,8 +818,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     (void)bev;
     struct sc_link *link = arg;
-    if (link->state == SC_LINK_PROBE_DRAIN) {
-        finalize(link);
+    if (link->state == SC_LINK_PROBE_DRAIN || link->state == SC_LINK_CLOSING) {
+        finalize(link); /* silence over, or the peer went away while we closed */
         return;
     }
     if (what & BEV_EVENT_EOF) {
@@ -779,12 +827,12 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         bool partial = link->rx_body_len != 0 ||
                        evbuffer_get_length(bufferevent_get_input(link->bev)) != 0;
         if (partial)
-            link_end(link, SC_REASON_PROTOCOL_ERROR, false, true, false);
+            link_end(link, SC_REASON_PROTOCOL_ERROR, false, END_TELL);
         else
-            link_end(link, SC_REASON_PEER_CLOSED, true, false, false);
+            link_end(link, SC_REASON_PEER_CLOSED, true, END_NOW);
     }
     else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-        link_end(link, SC_REASON_IO_ERROR, false, false, false);
+        link_end(link, SC_REASON_IO_ERROR, false, END_NOW);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -794,7 +842,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     struct sc_link *link = arg;
     switch (link->state) {
     case SC_LINK_HANDSHAKING:
-        link_end(link, SC_REASON_TIMEOUT, false, false, false);
+        link_end(link, SC_REASON_TIMEOUT, false, END_NOW);
         break;
     case SC_LINK_PROBE_DRAIN:
         finalize(link);
@@ -929,7 +977,7 @@ int sc_link_new(struct event_base *base, struct bufferevent *bev, const struct s
 void sc_link_close(struct sc_link *link, enum sc_reason reason)
 {
     if (link)
-        link_end(link, reason, false, true, true);
+        link_end(link, reason, false, END_ORDERLY);
 }
 
 void sc_link_free(struct sc_link *link)
