@@ -148,6 +148,7 @@ static void try_next_address(struct sc_dial *d)
             return;
         }
         bufferevent_setcb(d->bev, NULL, NULL, on_tcp_event, d);
+        sc_tcp_bev_setup(d->bev);
         if (bufferevent_socket_connect(d->bev, ai->ai_addr, (int)ai->ai_addrlen) == 0)
             return; /* on_tcp_event tells how it went */
         d->last_errno = EVUTIL_SOCKET_ERROR();

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -54,6 +57,66 @@ void sc_sockaddr_format(const struct sockaddr *sa, char *out, size_t outlen)
     }
 }
 
+/* Largest read or write this layer does in one system call. */
+#define TCP_IO_CHUNK_BYTES (256u * 1024u)
+/* libevent 2.1's cap on one evbuffer_read() (EVBUFFER_MAX_READ). A read
+ * that did not reach it emptied the socket: nothing more to take. */
+#define LIBEVENT_READ_CAP_BYTES 4096u
+
+/* Input-buffer callback: libevent has just read (at most 4 KiB); read what
+ * else is already waiting in the socket, up to the read high-water mark.
+ * Only bytes FIONREAD reports are read, so EOF and errors stay libevent's
+ * to find. The guard stops the callback our own commit triggers. */
+static void on_input_grew(struct evbuffer *input, const struct evbuffer_cb_info *info, void *arg)
+{
+    static _Thread_local bool reading;
+    struct bufferevent *bev = arg;
+    if (info->n_added < LIBEVENT_READ_CAP_BYTES || reading)
+        return;
+    int fd = bufferevent_getfd(bev);
+    int waiting = 0;
+    if (fd < 0 || ioctl(fd, FIONREAD, &waiting) != 0 || waiting <= 0)
+        return;
+    size_t want = (size_t)waiting < TCP_IO_CHUNK_BYTES ? (size_t)waiting : TCP_IO_CHUNK_BYTES;
+    size_t high = 0, have = evbuffer_get_length(input);
+    if (bufferevent_getwatermark(bev, EV_READ, NULL, &high) == 0 && high) {
+        if (have >= high)
+            return;
+        if (want > high - have)
+            want = high - have;
+    }
+    struct evbuffer_iovec vec[2];
+    int n = evbuffer_reserve_space(input, (ev_ssize_t)want, vec, 2);
+    if (n <= 0)
+        return;
+    struct iovec iov[2];
+    for (int i = 0; i < n; i++) {
+        size_t len = vec[i].iov_len < want ? vec[i].iov_len : want;
+        iov[i].iov_base = vec[i].iov_base;
+        iov[i].iov_len = len;
+        want -= len;
+    }
+    ssize_t got = readv(fd, iov, n);
+    if (got <= 0) {
+        evbuffer_commit_space(input, vec, 0);
+        return;
+    }
+    size_t left = (size_t)got;
+    for (int i = 0; i < n; i++) {
+        vec[i].iov_len = left < iov[i].iov_len ? left : iov[i].iov_len;
+        left -= vec[i].iov_len;
+    }
+    reading = true;
+    evbuffer_commit_space(input, vec, n);
+    reading = false;
+}
+
+void sc_tcp_bev_setup(struct bufferevent *bev)
+{
+    bufferevent_set_max_single_write(bev, TCP_IO_CHUNK_BYTES);
+    evbuffer_add_cb(bufferevent_get_input(bev), on_input_grew, bev);
+}
+
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
@@ -65,6 +128,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
         evutil_closesocket(fd);
         return;
     }
+    sc_tcp_bev_setup(bev);
     l->cb(bev, sa, (socklen_t)salen, l->arg);
 }
 

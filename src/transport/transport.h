@@ -71,6 +71,11 @@ struct event_base *sc_dial_base(const struct sc_dial *dial);
 
 /* TCP_NODELAY and keepalive on a connected socket. */
 void sc_tcp_tune(int fd);
+/* Makes a socket bufferevent move data in large pieces: libevent 2.1 reads
+ * at most 4 KiB per wakeup (EVBUFFER_MAX_READ), so after each of its reads
+ * this also takes what the socket already holds (FIONREAD), never past the
+ * bufferevent's read high-water mark; writes go out up to 256 KiB at once. */
+void sc_tcp_bev_setup(struct bufferevent *bev);
 
 struct sc_tcp_listener;
 /* Called for every accepted connection with a socket bufferevent (now the
