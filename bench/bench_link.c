@@ -974,12 +974,9 @@ static void stop_child(void)
     child_pid = -1;
 }
 
-/* One mode in this process (the listener) and a forked connector. */
-static int run_pair(const struct run *r, const struct keys *k, bool json)
+/* fork() whose child is killed when this process dies; 0 in the child. */
+static pid_t fork_bound(void)
 {
-    int port_pipe[2], result_pipe[2];
-    if (pipe(port_pipe) != 0 || pipe(result_pipe) != 0)
-        die("pipe: %s", strerror(errno));
     pid_t parent = getpid();
     fflush(NULL);
     pid_t pid = fork();
@@ -989,6 +986,18 @@ static int run_pair(const struct run *r, const struct keys *k, bool json)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(2);
+    }
+    return pid;
+}
+
+/* One mode in this process (the listener) and a forked connector. */
+static int run_pair(const struct run *r, const struct keys *k, bool json)
+{
+    int port_pipe[2], result_pipe[2];
+    if (pipe(port_pipe) != 0 || pipe(result_pipe) != 0)
+        die("pipe: %s", strerror(errno));
+    pid_t pid = fork_bound();
+    if (pid == 0) {
         child_pid = -1;
         signal(SIGTERM, SIG_DFL);
         close(port_pipe[1]);
@@ -1026,15 +1035,8 @@ static int run_pair(const struct run *r, const struct keys *k, bool json)
  * over from an earlier mode (the idle RSS baseline depends on it). */
 static int run_mode(const struct run *r, const struct keys *k, bool json)
 {
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork: %s", strerror(errno));
+    pid_t pid = fork_bound();
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(2);
         int rc = run_pair(r, k, json);
         fflush(NULL);
         _exit(rc);

@@ -659,7 +659,6 @@ int sc_cli_link_test(int argc, char **argv)
         .on_closed = on_closed,
     };
     a.lc.cb_arg = &a;
-    a.exit_status = 0;
     char idhex[SC_RELAY_ID_HEX_LEN + 1];
     sc_relay_id_to_hex(sc_identity_relay_id(a.identity), idhex);
     if (a.listen_mode) {

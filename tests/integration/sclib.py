@@ -83,7 +83,6 @@ class Checker:
         sys.exit(1 if self.failed or not self.passed else 0)
 
 
-import queue
 import re
 import threading
 

@@ -1,7 +1,6 @@
 """1,000,000 messages in each direction through one link that rekeys every
 1,000 frames arrive complete, in order and unaltered: each side regenerates
 message i from its sequence number and compares every byte."""
-import re
 
 from sclib import Checker, LinkTest, TempDir, keygen
 

@@ -32,7 +32,7 @@ try:
         con = LinkTest([binary("secirc"), "link-test", "connect", "--key", key_b, "--host", "::1",
                         "--port", str(port), "--expect", id_a], name="v6-connector"); procs.append(con)
         con.wait_line("^authenticated peer=" + id_a)
-        m = lst.wait_line(r"^authenticated peer=" + id_b)
+        lst.wait_line(r"^authenticated peer=" + id_b)
         c.check("IPv6: link over [::1]", True)
         lst.stop(); con.stop()
     else:
