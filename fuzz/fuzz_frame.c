@@ -66,12 +66,12 @@ static void check_reencode(const struct sc_frame_msg *m, const uint8_t *from, si
         n = sc_frame_put_reason(enc, m->type, m->u.reason);
         break;
     case SC_MSG_REKEY:
-        n = sc_frame_put_header(enc, m->type, 0);
+        n = sc_frame_put_msg_header(enc, m->type, 0);
         break;
     case SC_MSG_PADDING:
         /* Content is not decoded: only the header can be checked. */
         check(from_len >= SC_MSG_HEADER_BYTES);
-        n = sc_frame_put_header(enc, m->type, from_len - SC_MSG_HEADER_BYTES);
+        n = sc_frame_put_msg_header(enc, m->type, from_len - SC_MSG_HEADER_BYTES);
         memcpy(enc + n, from + n, from_len - n);
         n = from_len;
         break;
@@ -200,10 +200,10 @@ static void write_seeds(const char *dir)
     n += sc_frame_put_nonce(b + n, SC_MSG_PONG, 42);
     n += sc_frame_put_reason(b + n, SC_MSG_REJECT, 13);
     n += sc_frame_put_reason(b + n, SC_MSG_CLOSE, 1);
-    n += sc_frame_put_header(b + n, SC_MSG_PADDING, 4);
+    n += sc_frame_put_msg_header(b + n, SC_MSG_PADDING, 4);
     memset(b + n, 0, 4);
     n += 4;
-    n += sc_frame_put_header(b + n, SC_MSG_REKEY, 0);
+    n += sc_frame_put_msg_header(b + n, SC_MSG_REKEY, 0);
     write_seed(dir, "body-all-types", b, n);
 
     n = 3;
@@ -216,7 +216,7 @@ static void write_seeds(const char *dir)
 
     n = 3;
     b[n++] = SC_FRAME_VERSION;
-    n += sc_frame_put_header(b + n, SC_MSG_REKEY, 0);
+    n += sc_frame_put_msg_header(b + n, SC_MSG_REKEY, 0);
     write_seed(dir, "body-rekey", b, n);
 
     n = 3;

@@ -27,7 +27,17 @@
     XX(ENOSPACE, -18, "output buffer too small")                           \
     XX(ECONNECT, -19, "connection failed")                                 \
     XX(ERESOLVE, -20, "host name resolution failed")                       \
-    XX(ELIMIT, -21, "resource limit reached")
+    XX(ELIMIT, -21, "resource limit reached")                              \
+    XX(ECONNREFUSED, -22, "connection refused")                            \
+    XX(EHOSTUNREACH, -23, "host unreachable")                              \
+    XX(ENETUNREACH, -24, "network unreachable")                            \
+    XX(ECONNRESET, -25, "connection reset by peer")                        \
+    XX(EADDRINUSE, -26, "address already in use")                          \
+    XX(EMFILE, -27, "too many open files")                                 \
+    XX(EACCES, -28, "permission denied")                                   \
+    XX(EPIPE, -29, "broken pipe")                                          \
+    XX(EADDRNOTAVAIL, -30, "address not available")                        \
+    XX(ESYS, -31, "system error")
 
 enum sc_error {
     SC_OK = 0,
@@ -40,6 +50,10 @@ enum sc_error {
 const char *sc_strerror(int err);
 /* Symbolic name, e.g. "EPERM". Never NULL. */
 const char *sc_err_name(int err);
+/* A system errno value as an SC_E* code (libuv's uv_translate_sys_error):
+ * the cause travels in the return value, never through a global. Values
+ * without an SC_E* counterpart become SC_ESYS. 0 stays 0. */
+int sc_translate_sys_error(int sys_errno);
 
 #if defined(__GNUC__)
 #define SC_MUST_CHECK __attribute__((warn_unused_result))

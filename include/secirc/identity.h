@@ -32,8 +32,10 @@ int sc_identity_from_seed(const uint8_t seed[32], struct sc_identity **out) SC_M
 /* Writes a new key file with mode 0600. Never overwrites: SC_EEXIST if the
  * path exists. */
 int sc_identity_save(const struct sc_identity *id, const char *path) SC_MUST_CHECK;
-/* Loads a key file. Refuses (with a one-line reason in `why`) a file that is
- * readable or writable by group or others (SC_EPERM), truncated or of the
+/* Loads a key file. Refuses (with a one-line reason in `why`) a file owned
+ * by another user than the one running (SC_EPERM, naming both users, as
+ * ssh does), one readable or writable by group or others (SC_EPERM),
+ * truncated or of the
  * wrong size (SC_ETRUNC / SC_EFORMAT), of another format version
  * (SC_EVERSION), or whose checksum or public key does not match (SC_EFORMAT).
  * `why` may be NULL. */
@@ -60,7 +62,9 @@ struct sc_link_cert {
     uint8_t signature[SC_SIGNATURE_BYTES];
 };
 
-/* An X25519 link key with its certificate. The private half is wiped on free. */
+/* An X25519 link key with its certificate, in locked, read-only memory
+ * (sodium_malloc, then sodium_mprotect_readonly): never write to it. The
+ * private half is wiped on free. */
 struct sc_link_key {
     uint8_t priv[SC_LINK_KEY_BYTES];
     uint8_t pub[SC_LINK_KEY_BYTES];

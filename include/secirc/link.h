@@ -44,7 +44,9 @@ struct bufferevent;
     XX(SHUTDOWN, 18, "shutdown", "relay shutting down")                           \
     XX(DUPLICATE, 19, "duplicate", "already linked to this relay")                \
     XX(SELF, 20, "self", "connected to ourselves")                                \
-    XX(CONNECT_FAILED, 21, "connect_failed", "could not connect")
+    XX(CONNECT_FAILED, 21, "connect_failed", "could not connect")                 \
+    XX(PROBE_REPLAYED, 22, "probe_replayed", "a message 1 seen before (replayed)") \
+    XX(RATE_LIMITED, 23, "rate_limited", "too many new connections from here")
 
 enum sc_reason {
 #define SC_REASON_ENUM(name, code, str, text) SC_REASON_##name = (code),
@@ -59,7 +61,7 @@ const char *sc_reason_text(unsigned reason);
 /* Name -> reason; -1 if unknown. */
 int sc_reason_parse(const char *name);
 
-/* Priority classes (DESIGN.md). */
+/* Priority classes (docs/DESIGN.md); no other value is valid. */
 enum sc_priority {
     SC_PRIORITY_UNTRUSTED = 2,
     SC_PRIORITY_DISCOVERED = 4,
@@ -67,16 +69,29 @@ enum sc_priority {
     SC_PRIORITY_TRUSTED = 8,
     SC_PRIORITY_FIRST_RING = 10,
 };
+static inline bool sc_priority_is_valid(unsigned p) { return p >= 2 && p <= 10 && p % 2 == 0; }
 
-/* Link states. Transitions (checked in sc_link's set_state):
- *   HANDSHAKING -> AUTHENTICATED | PROBE_DRAIN | CLOSING | CLOSED
- *   PROBE_DRAIN -> CLOSED                 (at connection_timeout)
- *   AUTHENTICATED -> CLOSING | CLOSED
- *   CLOSING -> CLOSED                     (output flushed or linger over) */
+/* Link states. Every change goes through one function that checks it:
+ *   HANDSHAKING      Noise messages 1-3 in flight
+ *     -> KEYED | PROBE_DRAIN | CLOSED
+ *   KEYED            transport keys exist; the verdict (ACCEPT/REJECT) is due
+ *     -> AUTHENTICATED | CLOSING (responder sends REJECT) | CLOSED
+ *   PROBE_DRAIN      silent to a probe: discard input until connection_timeout
+ *     -> CLOSED
+ *   AUTHENTICATED    messages flow both ways
+ *     -> AWAIT_PEER_CLOSE (orderly local close) | CLOSING | CLOSED
+ *   AWAIT_PEER_CLOSE our queue, then CLOSE, go out; the peer's messages are
+ *                    still delivered until its CLOSE or end of stream
+ *     -> CLOSING | CLOSED
+ *   CLOSING          no more reading; what is queued (and CLOSE/REJECT) goes out
+ *     -> CLOSED
+ *   CLOSED           the connection is closed; on_closed follows from the loop */
 enum sc_link_state {
     SC_LINK_HANDSHAKING = 1,
+    SC_LINK_KEYED,
     SC_LINK_PROBE_DRAIN,
     SC_LINK_AUTHENTICATED,
+    SC_LINK_AWAIT_PEER_CLOSE,
     SC_LINK_CLOSING,
     SC_LINK_CLOSED,
 };
@@ -93,11 +108,12 @@ struct sc_relay_message {
     size_t len;
 };
 
-/* What the responder tells an initiator it accepts (the ACCEPT message). */
+/* What the responder tells an initiator it accepts (the ACCEPT message):
+ * the class it gives the initiator, and its own configuration. */
 struct sc_accept_info {
     uint8_t priority;              /* class given to the initiator */
     uint32_t max_message_bytes;    /* largest payload the responder takes */
-    uint32_t heartbeat_interval_ms;
+    uint32_t heartbeat_interval_ms; /* the responder's PING interval (0 = none) */
 };
 
 struct sc_link;
@@ -113,12 +129,15 @@ struct sc_link_callbacks {
      * May be NULL. */
     void (*on_backpressure)(struct sc_link *link, bool full, void *arg);
     /* Responder only: the initiator is authenticated as `peer_id`. Return
-     * SC_REASON_NONE to ACCEPT (filling *info) or a reason to REJECT.
-     * NULL accepts everyone as SC_PRIORITY_UNTRUSTED. */
+     * SC_REASON_NONE to ACCEPT, setting info->priority (it arrives as the
+     * config's priority; the other fields are the link's configuration and
+     * cannot be changed), or a reason to REJECT. NULL accepts everyone at
+     * the config's priority. */
     enum sc_reason (*policy)(struct sc_link *link, const uint8_t peer_id[SC_RELAY_ID_BYTES],
                              struct sc_accept_info *info, void *arg);
-    /* The last callback: the link is freed as soon as it returns.
-     * by_peer is true when the peer sent the reason (REJECT or CLOSE). */
+    /* The last callback, exactly once for every link that was started
+     * (also when sc_link_free ends it): the link is freed as soon as it
+     * returns. by_peer is true when the peer sent the reason. */
     void (*on_closed)(struct sc_link *link, enum sc_reason reason, bool by_peer, void *arg);
 };
 
@@ -129,17 +148,20 @@ struct sc_link_config {
     bool has_expected_id;               /* initiator: abort unless the peer is expected_id */
     uint8_t expected_id[SC_RELAY_ID_BYTES];
     bool probe_resistance;              /* responder: silent unless mac1 names us */
-    uint32_t connection_timeout_ms;
-    uint32_t heartbeat_interval_ms;
-    uint32_t heartbeat_miss_limit;
+    uint32_t connection_timeout_ms;     /* whole handshake, ACCEPT included */
+    uint32_t heartbeat_interval_ms;     /* our PING timer; 0 = none (initiator: the
+                                           responder's, from ACCEPT, if shorter) */
+    uint32_t heartbeat_miss_limit;      /* ticks without any frame from the peer */
     uint64_t rekey_after_frames;
     uint64_t rekey_after_bytes;
     uint64_t rekey_after_ms;
-    uint32_t max_frame_bytes;           /* our frame bodies; <= SC_FRAME_BODY_MAX_BYTES */
-    uint32_t max_message_bytes;         /* payloads we send and accept */
+    uint32_t max_frame_bytes;           /* coalescing target for our frame bodies */
+    uint32_t max_message_bytes;         /* payloads we accept (announced), 64..65497 */
     size_t send_queue_bytes;
     uint32_t send_queue_messages;
-    struct sc_accept_info accept;       /* responder: defaults for ACCEPT */
+    uint32_t max_cert_lifetime_s;       /* refuse peer certificates valid longer */
+    uint8_t priority;                   /* responder: class in ACCEPT unless the policy
+                                           chooses another (2, 4, 6, 8 or 10) */
     struct sc_link_callbacks cb;
     void *cb_arg;
 };
@@ -149,25 +171,34 @@ void sc_link_config_defaults(struct sc_link_config *cfg);
 
 /* Starts a link over a connected bufferevent, which it takes over (it is
  * freed with the link, also on error). The initiator sends message 1 at
- * once. Callbacks never fire from inside sc_link_new(). */
+ * once. Callbacks never fire from inside sc_link_new(). cfg->link_key is
+ * read only here: it may be freed once this returns. */
 int sc_link_new(struct event_base *base, struct bufferevent *bev, const struct sc_link_config *cfg,
                 struct sc_link **out) SC_MUST_CHECK;
 
 /* Queues one relay message. SC_ESTATE before authentication or after close,
- * SC_ETOOBIG over max_message_bytes (ours or the peer's), SC_EAGAIN when the
+ * SC_EINVAL for hop_limit 0, SC_ETOOBIG over max_message_bytes (ours or the
+ * peer's; every size up to the smaller one is accepted), SC_EAGAIN when the
  * send queue is full (nothing queued; wait for on_backpressure(false)). */
 int sc_link_send(struct sc_link *link, const uint8_t id[SC_MESSAGE_ID_BYTES], uint8_t hop_limit,
                  uint8_t flags, const void *payload, size_t len) SC_MUST_CHECK;
 
 /* Starts an orderly close: sends what is queued, then CLOSE with `reason`,
  * and keeps delivering the peer's messages until its answering CLOSE (or
- * EOF) arrives; bounded (10 s without progress, 60 s in all). Then
- * on_closed fires. Before authentication it just closes. Safe to call from
- * any callback; a second call does nothing. */
+ * EOF) arrives; bounded (SC_LINK_LINGER_MS without progress,
+ * SC_LINK_CLOSE_MAX_MS in all). Then on_closed fires from the loop. Before
+ * authentication it just closes. Safe to call from any callback; a second
+ * call does nothing. */
 void sc_link_close(struct sc_link *link, enum sc_reason reason);
-/* Tears the link down at once; no callback fires. NULL is fine. Not from
- * inside one of this link's callbacks (use sc_link_close there). */
+/* Tears the link down at once (nothing more is sent; queued messages count
+ * as unsent) and fires on_closed (local_close, unless the link had already
+ * ended) before it returns. NULL is fine. Not from inside one of this
+ * link's own callbacks (use sc_link_close there). */
 void sc_link_free(struct sc_link *link);
+/* After a link ends its socket lingers (up to SC_STREAM_LINGER_MS) for the
+ * peer's FIN, so the connection never ends with a reset. This closes every
+ * such socket on `base` now; call it before event_base_free(). */
+void sc_link_finish_lingering(struct event_base *base);
 
 struct sc_link_stats {
     enum sc_link_state state;
@@ -176,9 +207,12 @@ struct sc_link_stats {
     uint64_t frames_sent, frames_received;
     uint64_t rekeys_sent, rekeys_received;
     uint32_t rtt_us;                     /* last sample; 0 if none yet */
-    uint32_t srtt_us, rttvar_us;         /* EWMA latency and jitter */
-    uint32_t heartbeats_missed;
+    uint32_t srtt_us, rttvar_us;         /* EWMA latency and jitter (RFC 6298) of
+                                            the samples no bulk data delayed */
+    uint64_t rtt_samples_late;           /* samples left out of srtt: queued behind data */
+    uint32_t heartbeats_missed;          /* ticks in a row without a frame in */
     uint64_t last_seen_ms;               /* monotonic ms of the last frame in */
+    uint64_t authenticated_ms;           /* monotonic ms of authentication; 0 = not yet */
     size_t queued_bytes;
     uint32_t queued_messages;
     uint64_t messages_unsent; /* queued but dropped when the link ended */

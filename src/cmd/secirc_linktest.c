@@ -1,8 +1,9 @@
 /* cmd/secirc_linktest.c — `secirc link-test listen|connect`: two processes
- * link by hand over TCP and exchange messages. Prints one line per event on
- * stdout and takes commands on stdin (send TEXT, ping, stats, close, quit);
- * --send-count/--recv-check drive bulk transfers checked by content. Used by
- * the integration tests and benchmarks; argument parsing and printing only. */
+ * link by hand over TCP (optionally through test transport layers) and
+ * exchange messages. Prints one line per event on stdout and takes commands
+ * on stdin (send TEXT, ping, stats, close, quit); --send-count/--recv-check
+ * drive bulk transfers checked by content. Used by the integration tests and
+ * benchmarks; argument parsing and printing only, no protocol logic. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include <event2/event.h>
 
 #include "cmd/cli.h"
+#include "link/link_stream.h"
 #include "secirc/identity.h"
 #include "secirc/link.h"
 #include "secirc/listener.h"
@@ -31,6 +33,9 @@
 #include "util/time.h"
 
 #define MAX_LINKS 4096
+#define MAX_TRUSTED 16
+/* How long `quit` waits for links to finish closing before it exits. */
+#define QUIT_WAIT_MS 3000u
 
 struct app {
     struct event_base *base;
@@ -38,16 +43,21 @@ struct app {
     struct sc_identity *identity;
     struct sc_link_key *link_key, *old_link_key;
     struct sc_listener *listener;
+    struct sc_listener_config lcfg;
     struct sc_dial *dial;
-    struct sc_link *links[MAX_LINKS];
+    struct sc_link *links[MAX_LINKS]; /* every link started here or handed over */
     size_t nlinks;
     struct sc_link_config lc;
     bool listen_mode;
-    const char *host;
+    const char *host, *source;
     uint16_t port;
+    struct sc_layer_spec layer;
+    bool has_layer;
     struct event *stdin_ev, *sigint_ev, *sigterm_ev, *rotate_ev, *quit_ev;
     struct evbuffer *stdin_buf;
     enum sc_reason reject;
+    uint8_t trusted[MAX_TRUSTED][SC_RELAY_ID_BYTES];
+    size_t ntrusted;
     uint32_t rotate_ms;
     bool echo, quiet, exit_when_done, quitting;
     int exit_status;
@@ -79,6 +89,8 @@ static void peer_short(struct sc_link *link, char buf[17])
         snprintf(buf, 17, "-");
 }
 
+static void quit(struct app *a);
+
 /* ---- bulk messages: content derived from the sequence number ------------ */
 
 static uint64_t mix(uint64_t x)
@@ -107,7 +119,15 @@ static size_t bulk_message(uint64_t i, uint32_t max, uint8_t *buf)
     return len;
 }
 
-static void maybe_done(struct app *a);
+static void maybe_done(struct app *a)
+{
+    if (!a->exit_when_done || a->sent < a->send_count || a->received < a->recv_check)
+        return;
+    if (a->bulk_link)
+        sc_link_close(a->bulk_link, SC_REASON_LOCAL_CLOSE); /* quit follows on_closed */
+    else
+        quit(a);
+}
 
 static void pump(struct app *a)
 {
@@ -159,36 +179,31 @@ static void check_bulk(struct app *a, const struct sc_relay_message *m)
     }
 }
 
-static void quit(struct app *a);
-
-static void maybe_done(struct app *a)
-{
-    if (!a->exit_when_done)
-        return;
-    if (a->sent < a->send_count || a->received < a->recv_check)
-        return;
-    if (a->bulk_link)
-        sc_link_close(a->bulk_link, SC_REASON_LOCAL_CLOSE);
-    else
-        quit(a);
-}
-
 /* ---- link callbacks ----------------------------------------------------- */
+
+static void track(struct app *a, struct sc_link *link)
+{
+    for (size_t i = 0; i < a->nlinks; i++)
+        if (a->links[i] == link)
+            return;
+    if (a->nlinks < MAX_LINKS)
+        a->links[a->nlinks++] = link;
+}
 
 static void on_authenticated(struct sc_link *link, void *arg)
 {
     struct app *a = arg;
-    bool known = false;
-    for (size_t i = 0; i < a->nlinks; i++)
-        known |= a->links[i] == link;
-    if (!known && a->nlinks < MAX_LINKS)
-        a->links[a->nlinks++] = link;
+    track(a, link);
     char id[SC_RELAY_ID_HEX_LEN + 1], lk[17];
     sc_relay_id_to_hex(sc_link_peer_id(link), id);
     sc_hex_encode(sc_link_peer_link_key(link), 8, lk);
     const struct sc_accept_info *ai = sc_link_accept_info(link);
-    out("authenticated peer=%s peer_link_key=%s role=%s priority=%u", id, lk,
-        sc_link_is_initiator(link) ? "initiator" : "responder", ai->priority);
+    struct sc_stream_info si;
+    sc_link_stream_info(link, &si);
+    out("authenticated peer=%s peer_link_key=%s role=%s priority=%u max_message=%u "
+        "heartbeat_ms=%u transport=%s",
+        id, lk, sc_link_is_initiator(link) ? "initiator" : "responder", ai->priority,
+        ai->max_message_bytes, ai->heartbeat_interval_ms, si.transport);
     if (!a->bulk_link && (a->send_count || a->recv_check)) {
         a->bulk_link = link;
         pump(a);
@@ -227,7 +242,8 @@ static void on_rtt(struct sc_link *link, uint32_t rtt_us, void *arg)
     peer_short(link, peer);
     struct sc_link_stats st;
     sc_link_get_stats(link, &st);
-    out("rtt peer=%s us=%u srtt_us=%u rttvar_us=%u", peer, rtt_us, st.srtt_us, st.rttvar_us);
+    out("rtt peer=%s us=%u srtt_us=%u rttvar_us=%u late=%llu", peer, rtt_us, st.srtt_us,
+        st.rttvar_us, (unsigned long long)st.rtt_samples_late);
 }
 
 static void on_backpressure(struct sc_link *link, bool full, void *arg)
@@ -241,13 +257,16 @@ static void on_backpressure(struct sc_link *link, bool full, void *arg)
         pump(a);
 }
 
+/* --reject refuses everyone; --trust IDs get priority trusted; everyone
+ * else the --priority class. */
 static enum sc_reason policy(struct sc_link *link, const uint8_t peer_id[SC_RELAY_ID_BYTES],
                              struct sc_accept_info *info, void *arg)
 {
     (void)link;
-    (void)peer_id;
-    (void)info;
     struct app *a = arg;
+    for (size_t i = 0; i < a->ntrusted; i++)
+        if (memcmp(a->trusted[i], peer_id, SC_RELAY_ID_BYTES) == 0)
+            info->priority = SC_PRIORITY_TRUSTED;
     return a->reject;
 }
 
@@ -269,12 +288,37 @@ static void on_closed(struct sc_link *link, enum sc_reason reason, bool by_peer,
             a->links[i] = a->links[--a->nlinks];
             break;
         }
-    if (link == a->bulk_link)
+    bool was_bulk = link == a->bulk_link;
+    if (was_bulk)
         a->bulk_link = NULL;
     if (!a->listen_mode && !a->quitting && reason != SC_REASON_LOCAL_CLOSE)
         a->exit_status = 1;
-    if (!a->listen_mode || a->quitting)
+    if (!a->listen_mode || a->quitting || (was_bulk && a->exit_when_done))
         quit(a);
+}
+
+static const struct sc_link_callbacks link_callbacks = {
+    .on_authenticated = on_authenticated,
+    .on_message = on_message,
+    .on_rtt = on_rtt,
+    .on_backpressure = on_backpressure,
+    .policy = policy,
+    .on_closed = on_closed,
+};
+
+/* The listener hands over an authenticated link (callbacks already ours). */
+static void on_link(struct sc_listener *l, struct sc_link *link, void *arg)
+{
+    (void)l;
+    on_authenticated(link, arg);
+}
+
+/* A connection the listener took that never became a link. */
+static void on_failed(struct sc_listener *l, enum sc_reason reason, bool by_peer, void *arg)
+{
+    (void)l;
+    (void)arg;
+    out("closed peer=- reason=%s by=%s", sc_reason_name(reason), by_peer ? "peer" : "local");
 }
 
 /* ---- commands on stdin ---------------------------------------------------- */
@@ -289,10 +333,11 @@ static void print_stats(struct app *a)
     sc_listener_get_stats(a->listener, &s);
     char line[2048];
     int n = snprintf(line, sizeof line,
-                     "stats links=%zu accepted=%llu refused=%llu authenticated=%llu "
-                     "handshaking=%u open=%u",
+                     "stats links=%zu accepted=%llu refused=%llu evicted=%llu authenticated=%llu "
+                     "handshaking=%u open=%u tarpit=%u",
                      a->nlinks, (unsigned long long)s.accepted, (unsigned long long)s.refused,
-                     (unsigned long long)s.authenticated, s.handshakes_in_progress, s.links_open);
+                     (unsigned long long)s.evicted, (unsigned long long)s.authenticated,
+                     s.handshakes_in_progress, s.links_open, s.tarpit);
     for (unsigned r = 1; r < SC_REASON_COUNT && n > 0 && (size_t)n < sizeof line; r++)
         n += snprintf(line + n, sizeof line - (size_t)n, " %s=%llu", sc_reason_name(r),
                       (unsigned long long)s.closed[r]);
@@ -305,6 +350,8 @@ static void command(struct app *a, char *line)
         const char *text = line + 5;
         uint8_t id[SC_MESSAGE_ID_BYTES];
         for (size_t i = 0; i < a->nlinks; i++) {
+            if (sc_link_state(a->links[i]) != SC_LINK_AUTHENTICATED)
+                continue;
             randombytes_buf(id, sizeof id);
             int err = sc_link_send(a->links[i], id, 8, 0, text, strlen(text));
             if (err)
@@ -312,13 +359,13 @@ static void command(struct app *a, char *line)
         }
     } else if (strcmp(line, "ping") == 0) {
         for (size_t i = 0; i < a->nlinks; i++)
-            if (sc_link_ping(a->links[i]) != 0)
+            if (sc_link_state(a->links[i]) == SC_LINK_AUTHENTICATED && sc_link_ping(a->links[i]) != 0)
                 out("ping_failed");
     } else if (strcmp(line, "stats") == 0) {
         print_stats(a);
     } else if (strcmp(line, "close") == 0) {
-        while (a->nlinks)
-            sc_link_close(a->links[--a->nlinks], SC_REASON_LOCAL_CLOSE);
+        for (size_t i = 0; i < a->nlinks; i++)
+            sc_link_close(a->links[i], SC_REASON_LOCAL_CLOSE);
     } else if (strcmp(line, "quit") == 0) {
         quit(a);
     } else if (line[0]) {
@@ -355,6 +402,12 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
     quit(arg);
 }
 
+static uint64_t key_expiry(const struct app *a)
+{
+    uint64_t rot_s = a->rotate_ms ? 2 * (a->rotate_ms / 1000 + 1) : SC_LINK_KEY_ROTATION_S_DEFAULT;
+    return sc_unix_s() + rot_s + SC_LINK_KEY_OVERLAP_S_DEFAULT;
+}
+
 /* Link-key rotation: new links get the new key; links up keep working. */
 static void on_rotate(evutil_socket_t fd, short what, void *arg)
 {
@@ -362,8 +415,7 @@ static void on_rotate(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct app *a = arg;
     struct sc_link_key *fresh;
-    uint64_t expiry = sc_unix_s() + 2 * (a->rotate_ms / 1000 + 1) + SC_LINK_KEY_OVERLAP_S_DEFAULT;
-    if (sc_link_key_generate(a->identity, expiry, &fresh) != 0)
+    if (sc_link_key_generate(a->identity, key_expiry(a), &fresh) != 0)
         return;
     sc_link_key_free(a->old_link_key);
     a->old_link_key = a->link_key;
@@ -384,18 +436,25 @@ static void on_quit_timeout(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(a->base, NULL);
 }
 
-/* Closes every link (telling the peer "shutdown"), then leaves the loop once
- * they are all closed, or after a few seconds. */
+/* Stops listening and dialing, closes every link (telling the peer
+ * "shutdown"), then leaves the loop once they are all closed, or after
+ * QUIT_WAIT_MS. */
 static void quit(struct app *a)
 {
     if (!a->quitting) {
         a->quitting = true;
         sc_dial_cancel(a->dial);
         a->dial = NULL;
+        sc_listener_free(a->listener); /* ends what is still handshaking */
+        a->listener = NULL;
+        if (a->stdin_ev)
+            event_del(a->stdin_ev);
+        if (a->rotate_ev)
+            event_del(a->rotate_ev);
         for (size_t i = 0; i < a->nlinks; i++)
             sc_link_close(a->links[i], SC_REASON_SHUTDOWN);
         a->quit_ev = evtimer_new(a->base, on_quit_timeout, a);
-        struct timeval tv = {3, 0};
+        struct timeval tv = sc_ms_to_tv(QUIT_WAIT_MS);
         if (a->quit_ev)
             evtimer_add(a->quit_ev, &tv);
     }
@@ -405,7 +464,7 @@ static void quit(struct app *a)
 
 /* ---- connect -------------------------------------------------------------- */
 
-static void on_dialed(struct bufferevent *bev, int err, const char *why, void *arg)
+static void on_dialed(struct sc_stream *stream, int err, const char *why, void *arg)
 {
     struct app *a = arg;
     a->dial = NULL;
@@ -416,7 +475,7 @@ static void on_dialed(struct bufferevent *bev, int err, const char *why, void *a
         return;
     }
     struct sc_link *link;
-    err = sc_link_new(a->base, bev, &a->lc, &link);
+    err = sc_link_start(a->base, stream, &a->lc, NULL, &link);
     if (err) {
         out("link_failed error=%s", sc_err_name(err));
         a->exit_status = 1;
@@ -426,11 +485,10 @@ static void on_dialed(struct bufferevent *bev, int err, const char *why, void *a
     char label[300];
     snprintf(label, sizeof label, "%s:%u", a->host, a->port);
     sc_link_set_label(link, label);
-    if (a->nlinks < MAX_LINKS)
-        a->links[a->nlinks++] = link; /* freed at exit even if never authenticated */
+    track(a, link); /* closed at quit even if never authenticated */
 }
 
-/* ---- main ------------------------------------------------------------------ */
+/* ---- options --------------------------------------------------------------- */
 
 static void usage(FILE *f)
 {
@@ -439,35 +497,59 @@ static void usage(FILE *f)
             "       secirc link-test connect --key FILE --host HOST --port PORT [--expect ID] [options]\n"
             "\n"
             "Links two processes by hand. Events are printed one per line on stdout;\n"
-            "stdin takes commands: 'send TEXT', 'ping', 'stats', 'close', 'quit' (EOF = quit).\n"
+            "stdin takes commands: 'send TEXT', 'ping', 'stats', 'close', 'quit'. At end of\n"
+            "input (or SIGINT/SIGTERM) it closes its links and exits; 'connect' also exits\n"
+            "when its link closes.\n"
             "\n"
-            "options:\n"
+            "link options:\n"
             "  --timeout MS               connection_timeout (default %u)\n"
             "  --heartbeat MS             heartbeat_interval, 0 = off (default %u)\n"
-            "  --heartbeat-misses N       missed heartbeats before closing (default %u)\n"
+            "  --heartbeat-misses N       heartbeat ticks without a frame before closing (default %u)\n"
             "  --rekey-frames N           rekey after N frames (default %u)\n"
             "  --rekey-bytes N            rekey after N bytes\n"
             "  --rekey-ms MS              rekey after MS milliseconds\n"
-            "  --max-frame N              largest frame body we send (default %u)\n"
-            "  --max-message N            largest payload we take (default %u)\n"
+            "  --max-frame N              frame body size we coalesce to (default %u)\n"
+            "  --max-message N            largest payload we take, %u..%u (default %u)\n"
             "  --send-queue-bytes N       send queue limit per link\n"
-            "  --probe-resistance         listen: silent unless message 1 names our relay ID\n"
-            "  --reject REASON            listen: refuse every peer (busy, not_allowed, ...)\n"
-            "  --priority N               listen: priority class given in ACCEPT\n"
-            "  --max-handshakes N         listen: handshakes in progress (default %u)\n"
+            "  --max-cert-lifetime S      refuse peer certificates valid longer (default %u)\n"
+            "  --layer xor|xor-hello      test-only transport layer on top of tcp (both sides)\n"
+            "connect options:\n"
+            "  --source ADDR              local address to connect from\n"
+            "listen options:\n"
+            "  --probe-resistance         silent unless message 1 names our relay ID\n"
+            "  --reject REASON            refuse every peer (busy, not_allowed, ...)\n"
+            "  --priority N               priority class in ACCEPT (2, 4, 6, 8, 10; default 2)\n"
+            "  --trust ID                 give relay ID the trusted class (8); repeatable\n"
+            "  --max-handshakes N         handshakes in progress (default %u)\n"
             "  --max-handshakes-per-address N   (default %u)\n"
+            "  --handshake-rate N         new connections/s, all sources, 0 = off (default %u)\n"
+            "  --handshake-burst N        (default %u)\n"
+            "  --handshake-rate-per-address N   (default %u)\n"
+            "  --handshake-burst-per-address N  (default %u)\n"
+            "  --max-links N              authenticated links (default %u)\n"
+            "  --max-links-per-address N  for untrusted peers (default %u)\n"
+            "  --max-links-per-peer N     (default %u)\n"
+            "  --links-reserved N         of max-links, only for trusted peers (default %u)\n"
+            "  --fd-reserve N             descriptors strangers never take (default %u)\n"
+            "  --fd-limit N               set the process's descriptor limit (tests)\n"
             "  --rotate-key-ms MS         replace the link key every MS milliseconds\n"
+            "traffic options:\n"
             "  --echo                     send every message back\n"
             "  --send-count N             send N generated messages once linked\n"
             "  --send-size N              their largest size (default 1024)\n"
             "  --recv-check N             expect N generated messages, check content and order\n"
-            "  --exit-when-done           close and exit once sending and checking are done\n"
+            "  --exit-when-done           close the link and exit once sending and checking are done\n"
             "  --quiet                    do not print each message\n"
             "  --log-level LEVEL          debug, info, warn, error, off (default warn)\n",
             SC_CONNECTION_TIMEOUT_MS_DEFAULT, SC_HEARTBEAT_INTERVAL_MS_DEFAULT,
             SC_HEARTBEAT_MISS_LIMIT_DEFAULT, SC_REKEY_AFTER_FRAMES_DEFAULT,
-            SC_FRAME_BODY_BYTES_DEFAULT, SC_MESSAGE_PAYLOAD_BYTES_DEFAULT,
-            SC_HANDSHAKES_MAX_DEFAULT, SC_HANDSHAKES_PER_ADDRESS_MAX_DEFAULT);
+            SC_FRAME_BODY_BYTES_DEFAULT, SC_MESSAGE_PAYLOAD_MIN_BYTES, SC_MESSAGE_PAYLOAD_MAX_BYTES,
+            SC_MESSAGE_PAYLOAD_BYTES_DEFAULT, SC_CERT_LIFETIME_MAX_S_DEFAULT,
+            SC_HANDSHAKES_MAX_DEFAULT, SC_HANDSHAKES_PER_ADDRESS_MAX_DEFAULT,
+            SC_HANDSHAKE_RATE_DEFAULT, SC_HANDSHAKE_BURST_DEFAULT,
+            SC_HANDSHAKE_RATE_PER_ADDRESS_DEFAULT, SC_HANDSHAKE_BURST_PER_ADDRESS_DEFAULT,
+            SC_LINKS_MAX_DEFAULT, SC_LINKS_PER_ADDRESS_MAX_DEFAULT, SC_LINKS_PER_PEER_MAX_DEFAULT,
+            SC_LINKS_RESERVED_DEFAULT, SC_FD_RESERVE_DEFAULT);
 }
 
 static bool parse_u64(const char *s, uint64_t *v)
@@ -481,14 +563,342 @@ static bool parse_u64(const char *s, uint64_t *v)
     return true;
 }
 
-/* Lets one process hold the thousands of sockets the tests open. */
-static void raise_fd_limit(void)
+enum {
+    O_KEY = 256, O_ADDRESS, O_PORT, O_HOST, O_EXPECT, O_TIMEOUT, O_HB, O_HB_MISSES,
+    O_REKEY_FRAMES, O_REKEY_BYTES, O_REKEY_MS, O_MAX_FRAME, O_MAX_MESSAGE, O_SENDQ,
+    O_CERT_LIFETIME, O_LAYER, O_SOURCE, O_PROBE, O_REJECT, O_PRIORITY, O_TRUST, O_MAX_HS,
+    O_MAX_HS_ADDR, O_HS_RATE, O_HS_BURST, O_HS_RATE_ADDR, O_HS_BURST_ADDR, O_MAX_LINKS,
+    O_MAX_LINKS_ADDR, O_MAX_LINKS_PEER, O_LINKS_RESERVED, O_FD_RESERVE, O_FD_LIMIT, O_ROTATE,
+    O_ECHO, O_SEND_COUNT, O_SEND_SIZE, O_RECV_CHECK, O_EXIT_DONE, O_QUIET, O_LOG, O_HELP
+};
+
+static const struct option options[] = {
+    {"key", required_argument, 0, O_KEY},
+    {"address", required_argument, 0, O_ADDRESS},
+    {"port", required_argument, 0, O_PORT},
+    {"host", required_argument, 0, O_HOST},
+    {"expect", required_argument, 0, O_EXPECT},
+    {"timeout", required_argument, 0, O_TIMEOUT},
+    {"heartbeat", required_argument, 0, O_HB},
+    {"heartbeat-misses", required_argument, 0, O_HB_MISSES},
+    {"rekey-frames", required_argument, 0, O_REKEY_FRAMES},
+    {"rekey-bytes", required_argument, 0, O_REKEY_BYTES},
+    {"rekey-ms", required_argument, 0, O_REKEY_MS},
+    {"max-frame", required_argument, 0, O_MAX_FRAME},
+    {"max-message", required_argument, 0, O_MAX_MESSAGE},
+    {"send-queue-bytes", required_argument, 0, O_SENDQ},
+    {"max-cert-lifetime", required_argument, 0, O_CERT_LIFETIME},
+    {"layer", required_argument, 0, O_LAYER},
+    {"source", required_argument, 0, O_SOURCE},
+    {"probe-resistance", no_argument, 0, O_PROBE},
+    {"reject", required_argument, 0, O_REJECT},
+    {"priority", required_argument, 0, O_PRIORITY},
+    {"trust", required_argument, 0, O_TRUST},
+    {"max-handshakes", required_argument, 0, O_MAX_HS},
+    {"max-handshakes-per-address", required_argument, 0, O_MAX_HS_ADDR},
+    {"handshake-rate", required_argument, 0, O_HS_RATE},
+    {"handshake-burst", required_argument, 0, O_HS_BURST},
+    {"handshake-rate-per-address", required_argument, 0, O_HS_RATE_ADDR},
+    {"handshake-burst-per-address", required_argument, 0, O_HS_BURST_ADDR},
+    {"max-links", required_argument, 0, O_MAX_LINKS},
+    {"max-links-per-address", required_argument, 0, O_MAX_LINKS_ADDR},
+    {"max-links-per-peer", required_argument, 0, O_MAX_LINKS_PEER},
+    {"links-reserved", required_argument, 0, O_LINKS_RESERVED},
+    {"fd-reserve", required_argument, 0, O_FD_RESERVE},
+    {"fd-limit", required_argument, 0, O_FD_LIMIT},
+    {"rotate-key-ms", required_argument, 0, O_ROTATE},
+    {"echo", no_argument, 0, O_ECHO},
+    {"send-count", required_argument, 0, O_SEND_COUNT},
+    {"send-size", required_argument, 0, O_SEND_SIZE},
+    {"recv-check", required_argument, 0, O_RECV_CHECK},
+    {"exit-when-done", no_argument, 0, O_EXIT_DONE},
+    {"quiet", no_argument, 0, O_QUIET},
+    {"log-level", required_argument, 0, O_LOG},
+    {"help", no_argument, 0, O_HELP},
+    {0, 0, 0, 0},
+};
+
+/* Options whose argument is a number. */
+static bool numeric_option(int c)
+{
+    switch (c) {
+    case O_KEY: case O_ADDRESS: case O_HOST: case O_EXPECT: case O_LAYER: case O_SOURCE:
+    case O_PROBE: case O_REJECT: case O_TRUST: case O_ECHO: case O_EXIT_DONE: case O_QUIET:
+    case O_LOG: case O_HELP: case '?':
+        return false;
+    default:
+        return true;
+    }
+}
+
+struct cli_paths {
+    const char *key_path, *expect, *address;
+    uint64_t fd_limit;
+    int log_level;
+};
+
+static const uint8_t xor_key = 0x5c;
+
+static int set_layer(struct app *a, const char *name)
+{
+    static const struct sc_xor_params plain = {.key = xor_key, .hello = false};
+    static const struct sc_xor_params hello = {.key = xor_key, .hello = true};
+    if (strcmp(name, "xor") != 0 && strcmp(name, "xor-hello") != 0) {
+        fprintf(stderr, "secirc link-test: unknown layer '%s' (xor, xor-hello)\n", name);
+        return 2;
+    }
+    a->layer.ops = &sc_layer_xor;
+    a->layer.params = strcmp(name, "xor") == 0 ? &plain : &hello;
+    a->has_layer = true;
+    return 0;
+}
+
+/* One option; 0, or the exit status for a bad one. */
+static int apply_option(struct app *a, struct cli_paths *p, int c, const char *arg, uint64_t v)
+{
+    struct sc_listener_config *l = &a->lcfg;
+    switch (c) {
+    case O_KEY: p->key_path = arg; break;
+    case O_ADDRESS: p->address = arg; break;
+    case O_PORT:
+        if (v > 65535) {
+            fprintf(stderr, "secirc link-test: port %llu out of range\n", (unsigned long long)v);
+            return 2;
+        }
+        a->port = (uint16_t)v;
+        break;
+    case O_HOST: a->host = arg; break;
+    case O_EXPECT: p->expect = arg; break;
+    case O_TIMEOUT: a->lc.connection_timeout_ms = (uint32_t)v; break;
+    case O_HB: a->lc.heartbeat_interval_ms = (uint32_t)v; break;
+    case O_HB_MISSES: a->lc.heartbeat_miss_limit = (uint32_t)v; break;
+    case O_REKEY_FRAMES: a->lc.rekey_after_frames = v; break;
+    case O_REKEY_BYTES: a->lc.rekey_after_bytes = v; break;
+    case O_REKEY_MS: a->lc.rekey_after_ms = v; break;
+    case O_MAX_FRAME: a->lc.max_frame_bytes = (uint32_t)v; break;
+    case O_MAX_MESSAGE: a->lc.max_message_bytes = (uint32_t)v; break;
+    case O_SENDQ: a->lc.send_queue_bytes = (size_t)v; break;
+    case O_CERT_LIFETIME: a->lc.max_cert_lifetime_s = (uint32_t)v; break;
+    case O_LAYER: return set_layer(a, arg);
+    case O_SOURCE: a->source = arg; break;
+    case O_PROBE: a->lc.probe_resistance = true; break;
+    case O_REJECT: {
+        int r = sc_reason_parse(arg);
+        if (r <= 0) {
+            fprintf(stderr, "secirc link-test: unknown reason '%s'\n", arg);
+            return 2;
+        }
+        a->reject = (enum sc_reason)r;
+        break;
+    }
+    case O_PRIORITY: a->lc.priority = (uint8_t)v; break;
+    case O_TRUST:
+        if (a->ntrusted == MAX_TRUSTED || sc_relay_id_from_hex(arg, a->trusted[a->ntrusted]) != 0) {
+            fprintf(stderr, "secirc link-test: --trust needs a relay ID (at most %d)\n", MAX_TRUSTED);
+            return 2;
+        }
+        a->ntrusted++;
+        break;
+    case O_MAX_HS: l->max_handshakes = (uint32_t)v; break;
+    case O_MAX_HS_ADDR: l->max_handshakes_per_address = (uint32_t)v; break;
+    case O_HS_RATE: l->handshake_rate = (uint32_t)v; break;
+    case O_HS_BURST: l->handshake_burst = (uint32_t)v; break;
+    case O_HS_RATE_ADDR: l->handshake_rate_per_address = (uint32_t)v; break;
+    case O_HS_BURST_ADDR: l->handshake_burst_per_address = (uint32_t)v; break;
+    case O_MAX_LINKS: l->max_links = (uint32_t)v; break;
+    case O_MAX_LINKS_ADDR: l->max_links_per_address = (uint32_t)v; break;
+    case O_MAX_LINKS_PEER: l->max_links_per_peer = (uint32_t)v; break;
+    case O_LINKS_RESERVED: l->links_reserved = (uint32_t)v; break;
+    case O_FD_RESERVE: l->fd_reserve = (uint32_t)v; break;
+    case O_FD_LIMIT: p->fd_limit = v; break;
+    case O_ROTATE: a->rotate_ms = (uint32_t)v; break;
+    case O_ECHO: a->echo = true; break;
+    case O_SEND_COUNT: a->send_count = v; break;
+    case O_SEND_SIZE:
+        if (v < 8 || v > SC_MESSAGE_PAYLOAD_MAX_BYTES) {
+            fprintf(stderr, "secirc link-test: --send-size must be 8..%u\n",
+                    SC_MESSAGE_PAYLOAD_MAX_BYTES);
+            return 2;
+        }
+        a->send_size = (uint32_t)v;
+        break;
+    case O_RECV_CHECK: a->recv_check = v; break;
+    case O_EXIT_DONE: a->exit_when_done = true; break;
+    case O_QUIET: a->quiet = true; break;
+    case O_LOG:
+        p->log_level = sc_log_level_parse(arg);
+        if (p->log_level < 0) {
+            fprintf(stderr, "secirc link-test: unknown log level '%s'\n", arg);
+            return 2;
+        }
+        break;
+    default:
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+/* Parses argv into the app; 0, or the exit status (-1: --help printed). */
+static int parse_options(struct app *a, struct cli_paths *p, int argc, char **argv)
+{
+    optind = 2;
+    int c;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        if (c == O_HELP) {
+            usage(stdout);
+            return -1;
+        }
+        uint64_t v = 0;
+        if (numeric_option(c) && !parse_u64(optarg, &v)) {
+            fprintf(stderr, "secirc link-test: '%s' is not a number\n", optarg);
+            return 2;
+        }
+        int rc = apply_option(a, p, c, optarg, v);
+        if (rc)
+            return rc;
+    }
+    if (optind != argc || !p->key_path || (!a->listen_mode && (!a->host || !a->port))) {
+        usage(stderr);
+        return 2;
+    }
+    if (p->expect) {
+        if (sc_relay_id_from_hex(p->expect, a->lc.expected_id) != 0) {
+            fprintf(stderr, "secirc link-test: --expect needs a 64-hex-digit relay ID\n");
+            return 2;
+        }
+        a->lc.has_expected_id = true;
+    }
+    return 0;
+}
+
+/* Lets one process hold the thousands of sockets the tests open, or sets
+ * the exact limit a test asks for. */
+static void set_fd_limit(uint64_t want)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rl.rlim_cur = want ? (rlim_t)want : rl.rlim_max;
+    if (rl.rlim_cur > rl.rlim_max)
         rl.rlim_cur = rl.rlim_max;
-        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    (void)setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+/* ---- set-up and main ---------------------------------------------------------- */
+
+static int start_listening(struct app *a, const char *address, const char *idhex)
+{
+    a->lcfg.address = address;
+    a->lcfg.port = a->port;
+    a->lcfg.link = a->lc;
+    a->lcfg.on_link = on_link;
+    a->lcfg.on_failed = on_failed;
+    a->lcfg.arg = a;
+    int err = sc_listener_new(a->base, &a->lcfg, &a->listener);
+    if (!err && a->has_layer)
+        err = sc_listener_set_layers(a->listener, &a->layer, 1);
+    if (err) {
+        fprintf(stderr, "secirc link-test: cannot listen on %s:%u: %s\n", address, a->port,
+                sc_strerror(err));
+        return 1;
     }
+    out("listening address=%s port=%u relay_id=%s", address, sc_listener_port(a->listener), idhex);
+    return 0;
+}
+
+static int start_connecting(struct app *a)
+{
+    a->dns = evdns_base_new(a->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    struct sc_dial_spec spec = {.host = a->host,
+                                .port = a->port,
+                                .source_address = a->source,
+                                .timeout_ms = a->lc.connection_timeout_ms,
+                                .dns = a->dns};
+    if (a->has_layer) {
+        spec.nlayers = 1;
+        spec.layers[0] = a->layer;
+    }
+    int err = sc_dial_start(a->base, &spec, on_dialed, a, &a->dial);
+    if (err) {
+        fprintf(stderr, "secirc link-test: cannot connect: %s\n", sc_strerror(err));
+        return 1;
+    }
+    return 0;
+}
+
+static void add_events(struct app *a)
+{
+    /* Commands come from a pipe or terminal; a file or /dev/null is ignored. */
+    struct stat st;
+    if (fstat(0, &st) == 0 && !S_ISREG(st.st_mode) && !(S_ISCHR(st.st_mode) && !isatty(0))) {
+        a->stdin_ev = event_new(a->base, 0, EV_READ | EV_PERSIST, on_stdin, a);
+        event_add(a->stdin_ev, NULL);
+    }
+    a->sigint_ev = evsignal_new(a->base, SIGINT, on_signal, a);
+    a->sigterm_ev = evsignal_new(a->base, SIGTERM, on_signal, a);
+    event_add(a->sigint_ev, NULL);
+    event_add(a->sigterm_ev, NULL);
+    if (a->rotate_ms) {
+        a->rotate_ev = event_new(a->base, -1, EV_PERSIST, on_rotate, a);
+        struct timeval tv = sc_ms_to_tv(a->rotate_ms);
+        event_add(a->rotate_ev, &tv);
+    }
+}
+
+static void cleanup(struct app *a)
+{
+    sc_dial_cancel(a->dial);
+    sc_listener_free(a->listener);
+    while (a->nlinks) /* each on_closed removes its link */
+        sc_link_free(a->links[a->nlinks - 1]);
+    struct event *evs[] = {a->stdin_ev, a->sigint_ev, a->sigterm_ev, a->rotate_ev, a->quit_ev};
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+        if (evs[i])
+            event_free(evs[i]);
+    if (a->stdin_buf)
+        evbuffer_free(a->stdin_buf);
+    if (a->dns)
+        evdns_base_free(a->dns, 0);
+    if (a->base) {
+        sc_link_finish_lingering(a->base);
+        event_base_free(a->base);
+    }
+    sc_link_key_free(a->link_key);
+    sc_link_key_free(a->old_link_key);
+    sc_identity_free(a->identity);
+}
+
+static int run(struct app *a, const struct cli_paths *p)
+{
+    char why[256] = "";
+    int err = sc_identity_load(p->key_path, &a->identity, why, sizeof why);
+    if (err) {
+        fprintf(stderr, "secirc: %s: %s\n", p->key_path, why[0] ? why : sc_strerror(err));
+        return 1;
+    }
+    set_fd_limit(p->fd_limit);
+    signal(SIGPIPE, SIG_IGN);
+    err = sc_link_key_generate(a->identity, key_expiry(a), &a->link_key);
+    a->base = event_base_new();
+    a->stdin_buf = evbuffer_new();
+    if (err || !a->base || !a->stdin_buf) {
+        fprintf(stderr, "secirc link-test: set-up failed\n");
+        return 1;
+    }
+    a->lc.identity = a->identity;
+    a->lc.link_key = a->link_key;
+    a->lc.initiator = !a->listen_mode;
+    a->lc.cb = link_callbacks;
+    a->lc.cb_arg = a;
+    char idhex[SC_RELAY_ID_HEX_LEN + 1];
+    sc_relay_id_to_hex(sc_identity_relay_id(a->identity), idhex);
+    int rc = a->listen_mode ? start_listening(a, p->address, idhex) : start_connecting(a);
+    if (rc)
+        return rc;
+    add_events(a);
+    event_base_dispatch(a->base);
+    return a->exit_status;
 }
 
 int sc_cli_link_test(int argc, char **argv)
@@ -497,229 +907,26 @@ int sc_cli_link_test(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    struct app a;
-    memset(&a, 0, sizeof a);
-    if (strcmp(argv[1], "listen") == 0)
-        a.listen_mode = true;
-    else if (strcmp(argv[1], "connect") != 0) {
+    struct app *a = calloc(1, sizeof *a);
+    if (!a)
+        return 1;
+    if (strcmp(argv[1], "listen") == 0) {
+        a->listen_mode = true;
+    } else if (strcmp(argv[1], "connect") != 0) {
         usage(stderr);
+        free(a);
         return 2;
     }
-    struct sc_listener_config lcfg;
-    sc_listener_config_defaults(&lcfg);
-    sc_link_config_defaults(&a.lc);
-    a.send_size = 1024;
-    const char *key_path = NULL, *expect = NULL, *address = "127.0.0.1";
-    int log_level = SC_LOG_WARN;
-    enum {
-        O_KEY = 256, O_ADDRESS, O_PORT, O_HOST, O_EXPECT, O_TIMEOUT, O_HB, O_HB_MISSES,
-        O_REKEY_FRAMES, O_REKEY_BYTES, O_REKEY_MS, O_MAX_FRAME, O_MAX_MESSAGE, O_SENDQ,
-        O_PROBE, O_REJECT, O_PRIORITY, O_MAX_HS, O_MAX_HS_ADDR, O_ROTATE, O_ECHO, O_SEND_COUNT,
-        O_SEND_SIZE, O_RECV_CHECK, O_EXIT_DONE, O_QUIET, O_LOG, O_HELP
-    };
-    static const struct option opts[] = {
-        {"key", required_argument, 0, O_KEY},
-        {"address", required_argument, 0, O_ADDRESS},
-        {"port", required_argument, 0, O_PORT},
-        {"host", required_argument, 0, O_HOST},
-        {"expect", required_argument, 0, O_EXPECT},
-        {"timeout", required_argument, 0, O_TIMEOUT},
-        {"heartbeat", required_argument, 0, O_HB},
-        {"heartbeat-misses", required_argument, 0, O_HB_MISSES},
-        {"rekey-frames", required_argument, 0, O_REKEY_FRAMES},
-        {"rekey-bytes", required_argument, 0, O_REKEY_BYTES},
-        {"rekey-ms", required_argument, 0, O_REKEY_MS},
-        {"max-frame", required_argument, 0, O_MAX_FRAME},
-        {"max-message", required_argument, 0, O_MAX_MESSAGE},
-        {"send-queue-bytes", required_argument, 0, O_SENDQ},
-        {"probe-resistance", no_argument, 0, O_PROBE},
-        {"reject", required_argument, 0, O_REJECT},
-        {"priority", required_argument, 0, O_PRIORITY},
-        {"max-handshakes", required_argument, 0, O_MAX_HS},
-        {"max-handshakes-per-address", required_argument, 0, O_MAX_HS_ADDR},
-        {"rotate-key-ms", required_argument, 0, O_ROTATE},
-        {"echo", no_argument, 0, O_ECHO},
-        {"send-count", required_argument, 0, O_SEND_COUNT},
-        {"send-size", required_argument, 0, O_SEND_SIZE},
-        {"recv-check", required_argument, 0, O_RECV_CHECK},
-        {"exit-when-done", no_argument, 0, O_EXIT_DONE},
-        {"quiet", no_argument, 0, O_QUIET},
-        {"log-level", required_argument, 0, O_LOG},
-        {"help", no_argument, 0, O_HELP},
-        {0, 0, 0, 0},
-    };
-    optind = 2;
-    int c;
-    uint64_t v = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        bool num = c != O_KEY && c != O_ADDRESS && c != O_HOST && c != O_EXPECT && c != O_PROBE &&
-                   c != O_REJECT && c != O_ECHO && c != O_EXIT_DONE && c != O_QUIET && c != O_LOG &&
-                   c != O_HELP && c != '?';
-        if (num && !parse_u64(optarg, &v)) {
-            fprintf(stderr, "secirc link-test: '%s' is not a number\n", optarg);
-            return 2;
-        }
-        switch (c) {
-        case O_KEY: key_path = optarg; break;
-        case O_ADDRESS: address = optarg; break;
-        case O_PORT:
-            if (v > 65535) {
-                fprintf(stderr, "secirc link-test: port %llu out of range\n", (unsigned long long)v);
-                return 2;
-            }
-            a.port = (uint16_t)v;
-            break;
-        case O_HOST: a.host = optarg; break;
-        case O_EXPECT: expect = optarg; break;
-        case O_TIMEOUT: a.lc.connection_timeout_ms = (uint32_t)v; break;
-        case O_HB: a.lc.heartbeat_interval_ms = (uint32_t)v; break;
-        case O_HB_MISSES: a.lc.heartbeat_miss_limit = (uint32_t)v; break;
-        case O_REKEY_FRAMES: a.lc.rekey_after_frames = v; break;
-        case O_REKEY_BYTES: a.lc.rekey_after_bytes = v; break;
-        case O_REKEY_MS: a.lc.rekey_after_ms = v; break;
-        case O_MAX_FRAME: a.lc.max_frame_bytes = (uint32_t)v; break;
-        case O_MAX_MESSAGE: a.lc.max_message_bytes = (uint32_t)v; break;
-        case O_SENDQ: a.lc.send_queue_bytes = (size_t)v; break;
-        case O_PROBE: a.lc.probe_resistance = true; break;
-        case O_REJECT: {
-            int r = sc_reason_parse(optarg);
-            if (r <= 0) {
-                fprintf(stderr, "secirc link-test: unknown reason '%s'\n", optarg);
-                return 2;
-            }
-            a.reject = (enum sc_reason)r;
-            break;
-        }
-        case O_PRIORITY: a.lc.accept.priority = (uint8_t)v; break;
-        case O_MAX_HS: lcfg.max_handshakes = (uint32_t)v; break;
-        case O_MAX_HS_ADDR: lcfg.max_handshakes_per_address = (uint32_t)v; break;
-        case O_ROTATE: a.rotate_ms = (uint32_t)v; break;
-        case O_ECHO: a.echo = true; break;
-        case O_SEND_COUNT: a.send_count = v; break;
-        case O_SEND_SIZE:
-            if (v < 8 || v > SC_MESSAGE_PAYLOAD_MAX_BYTES) {
-                fprintf(stderr, "secirc link-test: --send-size must be 8..%u\n",
-                        SC_MESSAGE_PAYLOAD_MAX_BYTES);
-                return 2;
-            }
-            a.send_size = (uint32_t)v;
-            break;
-        case O_RECV_CHECK: a.recv_check = v; break;
-        case O_EXIT_DONE: a.exit_when_done = true; break;
-        case O_QUIET: a.quiet = true; break;
-        case O_LOG:
-            log_level = sc_log_level_parse(optarg);
-            if (log_level < 0) {
-                fprintf(stderr, "secirc link-test: unknown log level '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case O_HELP: usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
+    sc_listener_config_defaults(&a->lcfg);
+    sc_link_config_defaults(&a->lc);
+    a->send_size = 1024;
+    struct cli_paths p = {.address = "127.0.0.1", .log_level = SC_LOG_WARN};
+    int rc = parse_options(a, &p, argc, argv);
+    if (rc == 0) {
+        sc_log_set_level((enum sc_log_level)p.log_level);
+        rc = run(a, &p);
     }
-    if (optind != argc || !key_path || (!a.listen_mode && (!a.host || !a.port))) {
-        usage(stderr);
-        return 2;
-    }
-    sc_log_set_level((enum sc_log_level)log_level);
-    if (expect) {
-        if (sc_relay_id_from_hex(expect, a.lc.expected_id) != 0) {
-            fprintf(stderr, "secirc link-test: --expect needs a 64-hex-digit relay ID\n");
-            return 2;
-        }
-        a.lc.has_expected_id = true;
-    }
-    char why[256] = "";
-    int err = sc_identity_load(key_path, &a.identity, why, sizeof why);
-    if (err) {
-        fprintf(stderr, "secirc: %s: %s\n", key_path, why[0] ? why : sc_strerror(err));
-        return 1;
-    }
-    raise_fd_limit();
-    signal(SIGPIPE, SIG_IGN);
-    uint64_t rot_s = a.rotate_ms ? 2 * (a.rotate_ms / 1000 + 1) : SC_LINK_KEY_ROTATION_S_DEFAULT;
-    err = sc_link_key_generate(a.identity, sc_unix_s() + rot_s + SC_LINK_KEY_OVERLAP_S_DEFAULT,
-                               &a.link_key);
-    a.base = event_base_new();
-    a.stdin_buf = evbuffer_new();
-    if (err || !a.base || !a.stdin_buf) {
-        fprintf(stderr, "secirc link-test: setup failed\n");
-        return 1;
-    }
-    a.lc.identity = a.identity;
-    a.lc.link_key = a.link_key;
-    a.lc.initiator = !a.listen_mode;
-    a.lc.cb = (struct sc_link_callbacks){
-        .on_authenticated = on_authenticated,
-        .on_message = on_message,
-        .on_rtt = on_rtt,
-        .on_backpressure = on_backpressure,
-        .policy = policy,
-        .on_closed = on_closed,
-    };
-    a.lc.cb_arg = &a;
-    char idhex[SC_RELAY_ID_HEX_LEN + 1];
-    sc_relay_id_to_hex(sc_identity_relay_id(a.identity), idhex);
-    if (a.listen_mode) {
-        lcfg.address = address;
-        lcfg.port = a.port;
-        lcfg.link = a.lc;
-        err = sc_listener_new(a.base, &lcfg, &a.listener);
-        if (err) {
-            fprintf(stderr, "secirc link-test: cannot listen on %s:%u: %s\n", address, a.port,
-                    sc_strerror(err));
-            return 1;
-        }
-        out("listening address=%s port=%u relay_id=%s", address, sc_listener_port(a.listener),
-            idhex);
-    } else {
-        a.dns = evdns_base_new(a.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
-        struct sc_dial_spec spec = {
-            .host = a.host, .port = a.port, .timeout_ms = a.lc.connection_timeout_ms, .dns = a.dns};
-        err = sc_dial_start(a.base, &spec, on_dialed, &a, &a.dial);
-        if (err) {
-            fprintf(stderr, "secirc link-test: cannot connect: %s\n", sc_strerror(err));
-            return 1;
-        }
-    }
-    /* Commands come from a pipe or terminal; a file or /dev/null is ignored. */
-    struct stat st;
-    if (fstat(0, &st) == 0 && !S_ISREG(st.st_mode) && !(S_ISCHR(st.st_mode) && !isatty(0))) {
-        a.stdin_ev = event_new(a.base, 0, EV_READ | EV_PERSIST, on_stdin, &a);
-        event_add(a.stdin_ev, NULL);
-    }
-    a.sigint_ev = evsignal_new(a.base, SIGINT, on_signal, &a);
-    a.sigterm_ev = evsignal_new(a.base, SIGTERM, on_signal, &a);
-    event_add(a.sigint_ev, NULL);
-    event_add(a.sigterm_ev, NULL);
-    if (a.rotate_ms) {
-        a.rotate_ev = event_new(a.base, -1, EV_PERSIST, on_rotate, &a);
-        struct timeval tv = {a.rotate_ms / 1000, (a.rotate_ms % 1000) * 1000};
-        event_add(a.rotate_ev, &tv);
-    }
-
-    event_base_dispatch(a.base);
-
-    int status = a.exit_status;
-    sc_dial_cancel(a.dial);
-    sc_listener_free(a.listener);
-    for (size_t i = 0; i < a.nlinks; i++)
-        sc_link_free(a.links[i]);
-    if (a.stdin_ev)
-        event_free(a.stdin_ev);
-    event_free(a.sigint_ev);
-    event_free(a.sigterm_ev);
-    if (a.rotate_ev)
-        event_free(a.rotate_ev);
-    if (a.quit_ev)
-        event_free(a.quit_ev);
-    evbuffer_free(a.stdin_buf);
-    if (a.dns)
-        evdns_base_free(a.dns, 0);
-    event_base_free(a.base);
-    sc_link_key_free(a.link_key);
-    sc_link_key_free(a.old_link_key);
-    sc_identity_free(a.identity);
-    return status;
+    cleanup(a);
+    free(a);
+    return rc < 0 ? 0 : rc;
 }

@@ -4,9 +4,11 @@
  * Never logs or prints key material, never keeps a secret outside
  * sodium_malloc'd memory longer than a call, and never follows a symlink. */
 #include "secirc/identity.h"
+#include "util/bytes.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -286,6 +288,17 @@ static int read_upto(int fd, uint8_t *buf, size_t cap, size_t *got)
 /* open() adds O_NONBLOCK to the flags the format asks for, so that a FIFO at
  * `path` is refused by the fstat() check instead of blocking the caller; it
  * changes nothing for a regular file. */
+/* "name (uid N)", or "uid N" for a user without a passwd entry. */
+static void user_name(uid_t uid, char *out, size_t outlen)
+{
+    struct passwd pw, *found = NULL;
+    char buf[1024];
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found)
+        snprintf(out, outlen, "%s (uid %u)", found->pw_name, (unsigned)uid);
+    else
+        snprintf(out, outlen, "uid %u", (unsigned)uid);
+}
+
 int sc_identity_load(const char *path, struct sc_identity **out, char *why, size_t whylen)
 {
     if (out == NULL)
@@ -323,6 +336,17 @@ int sc_identity_load(const char *path, struct sc_identity **out, char *why, size
         set_why(why, whylen, "key file %s is not a regular file", path);
         close(fd);
         return SC_EFORMAT;
+    }
+    if (st.st_uid != geteuid()) {
+        char owner[64], me[64];
+        user_name(st.st_uid, owner, sizeof owner);
+        user_name(geteuid(), me, sizeof me);
+        set_why(why, whylen,
+                "key file %s is owned by user %s, not by %s who runs this program; "
+                "run: chown %s %s",
+                path, owner, me, me, path);
+        close(fd);
+        return SC_EPERM;
     }
     if ((st.st_mode & 077) != 0) {
         set_why(why, whylen,
@@ -368,29 +392,13 @@ int sc_relay_id_from_hex(const char *hex, uint8_t out[SC_RELAY_ID_BYTES])
 
 /* ---- link keys and certificates ------------------------------------------ */
 
-static void store_be64(uint8_t out[8], uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        out[i] = (uint8_t)(v & 0xff);
-        v >>= 8;
-    }
-}
-
-static uint64_t load_be64(const uint8_t in[8])
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | in[i];
-    return v;
-}
-
 /* "secirc link key v1" || link_pub || expiry_be64: what the identity signs. */
 static void cert_message(const uint8_t link_pub[SC_LINK_KEY_BYTES], uint64_t expiry_unix,
                          uint8_t msg[CERT_MSG_BYTES])
 {
     memcpy(msg, CERT_CONTEXT, CERT_CONTEXT_LEN);
     memcpy(msg + CERT_CONTEXT_LEN, link_pub, SC_LINK_KEY_BYTES);
-    store_be64(msg + CERT_CONTEXT_LEN + SC_LINK_KEY_BYTES, expiry_unix);
+    sc_put_be64(msg + CERT_CONTEXT_LEN + SC_LINK_KEY_BYTES, expiry_unix);
 }
 
 int sc_link_key_generate(const struct sc_identity *id, uint64_t expiry_unix,
@@ -419,6 +427,7 @@ int sc_link_key_generate(const struct sc_identity *id, uint64_t expiry_unix,
         sc_link_key_free(key);
         return rc;
     }
+    (void)sodium_mprotect_readonly(key); /* like the identity: locked, read-only */
     *out = key;
     return 0;
 }
@@ -432,7 +441,7 @@ void sc_link_cert_encode(const struct sc_link_cert *cert, uint8_t out[SC_LINK_CE
 {
     memcpy(out + CERT_OFF_IDENTITY, cert->identity, SC_RELAY_ID_BYTES);
     memcpy(out + CERT_OFF_LINK_PUB, cert->link_pub, SC_LINK_KEY_BYTES);
-    store_be64(out + CERT_OFF_EXPIRY, cert->expiry_unix);
+    sc_put_be64(out + CERT_OFF_EXPIRY, cert->expiry_unix);
     memcpy(out + CERT_OFF_SIGNATURE, cert->signature, SC_SIGNATURE_BYTES);
 }
 
@@ -440,7 +449,7 @@ void sc_link_cert_decode(const uint8_t in[SC_LINK_CERT_BYTES], struct sc_link_ce
 {
     memcpy(cert->identity, in + CERT_OFF_IDENTITY, SC_RELAY_ID_BYTES);
     memcpy(cert->link_pub, in + CERT_OFF_LINK_PUB, SC_LINK_KEY_BYTES);
-    cert->expiry_unix = load_be64(in + CERT_OFF_EXPIRY);
+    cert->expiry_unix = sc_get_be64(in + CERT_OFF_EXPIRY);
     memcpy(cert->signature, in + CERT_OFF_SIGNATURE, SC_SIGNATURE_BYTES);
 }
 

@@ -26,6 +26,14 @@
 /* id(16) hop_limit(1) flags(1) */
 #define SC_RELAY_HEADER_BYTES (SC_MESSAGE_ID_BYTES + 2u)
 #define SC_ACCEPT_BYTES 10u
+/* Encoded sizes of the control messages (header included). */
+#define SC_MSG_ACCEPT_BYTES (SC_MSG_HEADER_BYTES + SC_ACCEPT_BYTES)
+#define SC_MSG_REASON_BYTES (SC_MSG_HEADER_BYTES + 2u)
+#define SC_MSG_NONCE_BYTES (SC_MSG_HEADER_BYTES + 8u)
+#define SC_MSG_REKEY_BYTES SC_MSG_HEADER_BYTES
+_Static_assert(SC_MESSAGE_PAYLOAD_MAX_BYTES + SC_RELAY_HEADER_BYTES + SC_MSG_HEADER_BYTES + 1u ==
+                   SC_FRAME_BODY_MAX_BYTES,
+               "the largest relay message fills one frame body exactly");
 
 enum sc_msg_type {
     SC_MSG_RELAY = 1,
@@ -71,12 +79,15 @@ int sc_frame_open_header(struct sc_noise_cipher *rx, const uint8_t in[SC_FRAME_H
 int sc_frame_reader_init(struct sc_frame_reader *r, const uint8_t *body, size_t len,
                          size_t max_payload) SC_MUST_CHECK;
 /* Next message: 1 and *msg filled, 0 at the end of the body, SC_EFORMAT for
- * a malformed, truncated or unknown message (or REKEY not last), SC_ETOOBIG
- * for a relay payload over max_payload. */
+ * a malformed, truncated or unknown message (or REKEY not last, a RELAY
+ * with hop_limit 0, an ACCEPT with a priority outside 2/4/6/8/10 or a
+ * max_message outside SC_MESSAGE_PAYLOAD_MIN_BYTES..MAX), SC_ETOOBIG for
+ * a relay payload over max_payload. */
 int sc_frame_next(struct sc_frame_reader *r, struct sc_frame_msg *msg) SC_MUST_CHECK;
 
 /* Message encoders: each writes header + body and returns bytes written. */
-size_t sc_frame_put_header(uint8_t *out, enum sc_msg_type type, size_t body_len);
+/* A message header (type and body length); the body follows. */
+size_t sc_frame_put_msg_header(uint8_t *out, enum sc_msg_type type, size_t body_len);
 /* Header and relay header only (21 bytes); the payload follows. */
 size_t sc_frame_put_relay_header(uint8_t *out, const uint8_t id[SC_MESSAGE_ID_BYTES],
                                  uint8_t hop_limit, uint8_t flags, size_t payload_len);

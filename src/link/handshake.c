@@ -7,42 +7,19 @@
 #include <sodium.h>
 #include <string.h>
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
+#include "util/bytes.h"
 
-static uint32_t get_be32(const uint8_t *p)
+void sc_hs_mac1(const uint8_t relay_id[SC_RELAY_ID_BYTES], uint64_t epoch, const uint8_t *msg,
+                size_t len, uint8_t out[SC_HS_MAC1_BYTES])
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-void sc_hs_mac1(const uint8_t relay_id[SC_RELAY_ID_BYTES], const uint8_t *msg, size_t len,
-                uint8_t out[SC_HS_MAC1_BYTES])
-{
-    uint8_t key[32];
+    uint8_t key[32], epoch_be[8];
+    sc_put_be64(epoch_be, epoch);
     crypto_generichash_blake2b_state st;
     crypto_generichash_blake2b_init(&st, NULL, 0, sizeof key);
     crypto_generichash_blake2b_update(&st, (const uint8_t *)SC_HS_MAC1_LABEL,
                                       sizeof SC_HS_MAC1_LABEL - 1);
     crypto_generichash_blake2b_update(&st, relay_id, SC_RELAY_ID_BYTES);
+    crypto_generichash_blake2b_update(&st, epoch_be, sizeof epoch_be);
     crypto_generichash_blake2b_final(&st, key, sizeof key);
     crypto_generichash_blake2b(out, SC_HS_MAC1_BYTES, msg, len, key, sizeof key);
     sodium_memzero(key, sizeof key);
@@ -77,6 +54,9 @@ int sc_hs_init(struct sc_handshake *hs, const struct sc_hs_config *cfg)
     hs->cert_expiry = cfg->link_key->cert.expiry_unix;
     memcpy(hs->cert_signature, cfg->link_key->cert.signature, SC_SIGNATURE_BYTES);
     hs->max_message = cfg->max_message_bytes;
+    hs->now_unix = cfg->now_unix;
+    hs->max_cert_lifetime_s =
+        cfg->max_cert_lifetime_s ? cfg->max_cert_lifetime_s : SC_CERT_LIFETIME_MAX_S_DEFAULT;
     if (cfg->has_expected_id)
         memcpy(hs->expected_id, cfg->expected_id, SC_RELAY_ID_BYTES);
     int err = sc_noise_handshake_init_keypair(
@@ -95,11 +75,11 @@ static void encode_payload(const struct sc_handshake *hs, uint8_t p[SC_HS_PAYLOA
     p[0] = SC_HS_PAYLOAD_FORMAT;
     p[1] = SC_HS_VERSION_MIN;
     p[2] = SC_HS_VERSION_MAX;
-    put_be32(p + 4, 0); /* features: none defined in version 1 */
+    sc_put_be32(p + 4, 0); /* features: none defined in version 1 */
     memcpy(p + 8, sc_identity_relay_id(hs->identity), SC_RELAY_ID_BYTES);
-    put_be64(p + 40, hs->cert_expiry);
+    sc_put_be64(p + 40, hs->cert_expiry);
     memcpy(p + 48, hs->cert_signature, SC_SIGNATURE_BYTES);
-    put_be32(p + 112, hs->max_message);
+    sc_put_be32(p + 112, hs->max_message);
 }
 
 /* Checks the peer's payload against the Noise static key it arrived with:
@@ -114,22 +94,29 @@ static int check_payload(struct sc_handshake *hs, const uint8_t p[SC_HS_PAYLOAD_
     if (p[1] > p[2] || lo > hi)
         return fail(hs, SC_REASON_PROTOCOL_VERSION, SC_EVERSION);
     hs->version = hi;
-    hs->peer_features = get_be32(p + 4);
-    hs->peer_max_message = get_be32(p + 112);
-    if (hs->peer_max_message > SC_MESSAGE_PAYLOAD_MAX_BYTES)
-        hs->peer_max_message = SC_MESSAGE_PAYLOAD_MAX_BYTES;
+    hs->peer_features = sc_get_be32(p + 4);
+    hs->peer_max_message = sc_get_be32(p + 112);
+    if (hs->peer_max_message < SC_MESSAGE_PAYLOAD_MIN_BYTES ||
+        hs->peer_max_message > SC_MESSAGE_PAYLOAD_MAX_BYTES)
+        return fail(hs, SC_REASON_PROTOCOL_ERROR, SC_EFORMAT);
 
     struct sc_link_cert cert;
     memcpy(cert.identity, p + 8, SC_RELAY_ID_BYTES);
     if (sc_noise_remote_static(&hs->noise, cert.link_pub) != 0)
         return fail(hs, SC_REASON_HANDSHAKE_FAILED, SC_ESTATE);
-    cert.expiry_unix = get_be64(p + 40);
+    cert.expiry_unix = sc_get_be64(p + 40);
     memcpy(cert.signature, p + 48, SC_SIGNATURE_BYTES);
-    int err = sc_link_cert_verify(&cert, cert.link_pub, now_unix);
+    /* Expired only SC_CERT_CLOCK_SKEW_S after its expiry, so a peer whose
+     * clock is a little ahead of ours is not refused. */
+    uint64_t skewed = now_unix > SC_CERT_CLOCK_SKEW_S ? now_unix - SC_CERT_CLOCK_SKEW_S : 0;
+    int err = sc_link_cert_verify(&cert, cert.link_pub, skewed);
     if (err == SC_EEXPIRED)
         return fail(hs, SC_REASON_CERT_EXPIRED, err);
     if (err)
         return fail(hs, SC_REASON_CERT_INVALID, err);
+    if (cert.expiry_unix > now_unix + (uint64_t)hs->max_cert_lifetime_s + SC_CERT_CLOCK_SKEW_S)
+        return fail(hs, SC_REASON_CERT_INVALID, SC_EAUTH); /* beyond the lifetime ceiling */
+    hs->peer_cert_expiry = cert.expiry_unix;
     memcpy(hs->peer_id, cert.identity, SC_RELAY_ID_BYTES);
     memcpy(hs->peer_link_key, cert.link_pub, SC_LINK_KEY_BYTES);
     if (sodium_memcmp(hs->peer_id, sc_identity_relay_id(hs->identity), SC_RELAY_ID_BYTES) == 0)
@@ -149,7 +136,8 @@ int sc_hs_write_msg1(struct sc_handshake *hs, uint8_t out[SC_HS_MSG1_BYTES])
     if (err || n != 32)
         return fail(hs, SC_REASON_HANDSHAKE_FAILED, err ? err : SC_ECRYPTO);
     static const uint8_t unknown_id[SC_RELAY_ID_BYTES];
-    sc_hs_mac1(hs->has_expected_id ? hs->expected_id : unknown_id, out, 32, out + 32);
+    sc_hs_mac1(hs->has_expected_id ? hs->expected_id : unknown_id,
+               hs->now_unix / SC_MAC1_EPOCH_S, out, 32, out + 32);
     hs->state = SC_HS_SENT_MSG1;
     return 0;
 }
@@ -158,13 +146,22 @@ int sc_hs_read_msg1(struct sc_handshake *hs, const uint8_t in[SC_HS_MSG1_BYTES])
 {
     if (hs->state != SC_HS_START || hs->initiator)
         return SC_ESTATE;
-    /* With probe_resistance only a mac1 naming our relay ID passes, and the
-     * caller stays silent otherwise. Without it any mac1 passes (the
-     * zero-ID key is public anyway): an initiator that expected another
-     * relay then learns our identity and ends with identity_mismatch. */
-    uint8_t mac_ours[SC_HS_MAC1_BYTES];
-    sc_hs_mac1(sc_identity_relay_id(hs->identity), in, 32, mac_ours);
-    bool ours = sodium_memcmp(mac_ours, in + 32, SC_HS_MAC1_BYTES) == 0;
+    /* With probe_resistance only a mac1 naming our relay ID in the current
+     * epoch or a neighbouring one passes, and the caller stays silent
+     * otherwise. Without it any mac1 passes (the zero-ID key is public
+     * anyway): an initiator that expected another relay then learns our
+     * identity and ends with identity_mismatch. All three epochs are
+     * always computed and compared, so timing tells nothing. */
+    uint64_t now_epoch = hs->now_unix / SC_MAC1_EPOCH_S;
+    bool ours = false;
+    for (uint64_t e = now_epoch ? now_epoch - 1 : 0; e <= now_epoch + 1; e++) {
+        uint8_t mac_ours[SC_HS_MAC1_BYTES];
+        sc_hs_mac1(sc_identity_relay_id(hs->identity), e, in, 32, mac_ours);
+        if (sodium_memcmp(mac_ours, in + 32, SC_HS_MAC1_BYTES) == 0) {
+            ours = true;
+            hs->mac1_epoch = e;
+        }
+    }
     if (!ours && hs->probe_resistance)
         return fail(hs, SC_REASON_PROBE_DROPPED, SC_EAUTH);
     hs->mac1_named_us = ours;

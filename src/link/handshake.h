@@ -18,7 +18,7 @@
 
 #define SC_HS_PROTOCOL_NAME "Noise_XX_25519_ChaChaPoly_BLAKE2b"
 #define SC_HS_PROLOGUE "secirc/1"
-#define SC_HS_MAC1_LABEL "secirc mac1 v1"
+#define SC_HS_MAC1_LABEL "secirc mac1 v2"
 #define SC_HS_MAC1_BYTES 16u
 #define SC_HS_PAYLOAD_BYTES 128u
 #define SC_HS_PAYLOAD_FORMAT 1u
@@ -55,6 +55,8 @@ struct sc_hs_config {
     uint8_t expected_id[SC_RELAY_ID_BYTES];
     bool probe_resistance; /* responder: only our own ID's mac1 passes */
     uint32_t max_message_bytes; /* largest payload we accept (announced) */
+    uint64_t now_unix;          /* wall clock at the start: the mac1 epoch */
+    uint32_t max_cert_lifetime_s; /* peer certificates valid longer are refused */
     const uint8_t *e_priv; /* tests only: injected ephemeral key, else NULL */
 };
 
@@ -65,6 +67,9 @@ struct sc_handshake {
     bool probe_resistance;
     bool has_expected_id;
     bool mac1_named_us;          /* responder: mac1 used our ID (not zeros) */
+    uint64_t mac1_epoch;         /* responder: the epoch our ID's mac1 matched */
+    uint64_t now_unix;
+    uint32_t max_cert_lifetime_s;
     enum sc_reason reason;       /* why the last step failed */
     uint8_t version;             /* agreed link protocol minor version */
     uint32_t peer_features;
@@ -72,6 +77,7 @@ struct sc_handshake {
     uint32_t max_message;        /* ours, announced in our payload */
     const struct sc_identity *identity;
     uint64_t cert_expiry;        /* our link-key certificate, copied at init */
+    uint64_t peer_cert_expiry;
     uint8_t cert_signature[SC_SIGNATURE_BYTES];
     uint8_t expected_id[SC_RELAY_ID_BYTES];
     uint8_t peer_id[SC_RELAY_ID_BYTES];
@@ -82,7 +88,11 @@ int sc_hs_init(struct sc_handshake *hs, const struct sc_hs_config *cfg) SC_MUST_
 /* Steps. A step called out of turn returns SC_ESTATE and changes nothing.
  * A step that fails returns a negative SC_E* code, sets hs->reason and
  * moves to FAILED; hs->reason == SC_REASON_PROBE_DROPPED from
- * sc_hs_read_msg1 means: stay silent. */
+ * sc_hs_read_msg1 means: stay silent. The peer's announced max_message
+ * must be SC_MESSAGE_PAYLOAD_MIN_BYTES..SC_MESSAGE_PAYLOAD_MAX_BYTES
+ * (protocol_error otherwise); its certificate must not be expired by more
+ * than SC_CERT_CLOCK_SKEW_S (cert_expired) nor valid for longer than
+ * max_cert_lifetime_s plus that skew (cert_invalid). */
 int sc_hs_write_msg1(struct sc_handshake *hs, uint8_t out[SC_HS_MSG1_BYTES]) SC_MUST_CHECK;
 int sc_hs_read_msg1(struct sc_handshake *hs, const uint8_t in[SC_HS_MSG1_BYTES]) SC_MUST_CHECK;
 int sc_hs_write_msg2(struct sc_handshake *hs, uint8_t out[SC_HS_MSG2_BYTES]) SC_MUST_CHECK;
@@ -99,8 +109,9 @@ int sc_hs_finish(struct sc_handshake *hs, struct sc_noise_cipher *send,
 /* Wipes all secrets; safe at any state, twice, or on a zeroed struct. */
 void sc_hs_clear(struct sc_handshake *hs);
 
-/* mac1 of DESIGN.md: BLAKE2b-128(key = BLAKE2b-256(label || relay_id), msg). */
-void sc_hs_mac1(const uint8_t relay_id[SC_RELAY_ID_BYTES], const uint8_t *msg, size_t len,
-                uint8_t out[SC_HS_MAC1_BYTES]);
+/* mac1 (docs/PROTOCOL.md): BLAKE2b-128(key = BLAKE2b-256(label || relay_id
+ * || epoch_be64), msg), epoch = floor(unix_s / SC_MAC1_EPOCH_S). */
+void sc_hs_mac1(const uint8_t relay_id[SC_RELAY_ID_BYTES], uint64_t epoch, const uint8_t *msg,
+                size_t len, uint8_t out[SC_HS_MAC1_BYTES]);
 
 #endif

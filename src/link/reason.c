@@ -33,20 +33,3 @@ int sc_reason_parse(const char *name)
             return (int)i;
     return -1;
 }
-
-const char *sc_link_state_name(enum sc_link_state state)
-{
-    switch (state) {
-    case SC_LINK_HANDSHAKING:
-        return "handshaking";
-    case SC_LINK_PROBE_DRAIN:
-        return "probe_drain";
-    case SC_LINK_AUTHENTICATED:
-        return "authenticated";
-    case SC_LINK_CLOSING:
-        return "closing";
-    case SC_LINK_CLOSED:
-        return "closed";
-    }
-    return "unknown";
-}

@@ -1,7 +1,7 @@
-/* transport/dial.c — an outgoing connection as a chain of layers: the tcp
- * connect (host names through evdns, every resolved address in turn), then
- * each configured layer, all under one deadline. Reports once, never from
- * inside sc_dial_start(); never touches what a layer above does with its
+/* transport/dial.c — an outgoing connection as a stream: the tcp connect
+ * (host names through evdns, every resolved address in turn), then each
+ * configured layer as a client, all under one deadline. Reports once, never
+ * from inside sc_dial_start(); never touches what a layer does with its
  * bufferevent, and never blocks on name resolution. */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,31 +13,33 @@
 #include <event2/util.h>
 
 #include "transport/transport.h"
+#include "util/time.h"
 
-/* Dial states: RESOLVING -> CONNECTING (address by address) -> LAYER
- * (i = 0..n-1) -> DONE; any -> DONE. */
-enum dial_state { DIAL_RESOLVING, DIAL_CONNECTING, DIAL_LAYER, DIAL_DONE };
+/* Dial states: RESOLVING -> CONNECTING (address by address) -> LAYERS ->
+ * DONE; any -> DONE. */
+enum dial_state { DIAL_RESOLVING, DIAL_CONNECTING, DIAL_LAYERS, DIAL_DONE };
 
 struct sc_dial {
     struct event_base *base;
     struct sc_dial_spec spec;
     char host[256];
+    char source[64];
     enum dial_state state;
     struct evdns_getaddrinfo_request *resolve;
     struct evutil_addrinfo *addrs, *next_addr;
     int last_errno;
-    size_t layer;            /* index of the layer negotiating */
-    void *layer_state;
-    struct bufferevent *bev; /* tcp bev while connecting; result when done */
+    struct bufferevent *bev; /* tcp bev while connecting */
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    struct sc_stream *stream; /* once connected; the result when done */
     struct event *timer;
     struct event *done_ev;
+    uint64_t deadline_ms;
     int err;
     char why[320];
     sc_dial_cb cb;
     void *arg;
 };
-
-struct event_base *sc_dial_base(const struct sc_dial *dial) { return dial->base; }
 
 static void dial_destroy(struct sc_dial *d)
 {
@@ -45,10 +47,9 @@ static void dial_destroy(struct sc_dial *d)
         evdns_getaddrinfo_cancel(d->resolve); /* its callback runs now, with CANCEL */
     if (d->addrs)
         evutil_freeaddrinfo(d->addrs);
-    if (d->state == DIAL_LAYER && d->layer_state && d->spec.layers[d->layer].ops->cancel)
-        d->spec.layers[d->layer].ops->cancel(d->layer_state);
     if (d->bev)
         bufferevent_free(d->bev);
+    sc_stream_free(d->stream);
     if (d->timer)
         event_free(d->timer);
     if (d->done_ev)
@@ -61,10 +62,10 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct sc_dial *d = arg;
-    struct bufferevent *bev = d->err ? NULL : d->bev;
+    struct sc_stream *stream = d->err ? NULL : d->stream;
     if (!d->err)
-        d->bev = NULL;
-    d->cb(bev, d->err, d->err ? d->why : "", d->arg);
+        d->stream = NULL;
+    d->cb(stream, d->err, d->err ? d->why : "", d->arg);
     dial_destroy(d);
 }
 
@@ -73,15 +74,16 @@ static void finish(struct sc_dial *d, int err, const char *why)
 {
     if (d->state == DIAL_DONE)
         return;
-    if (err && d->state == DIAL_LAYER && d->layer_state && d->spec.layers[d->layer].ops->cancel)
-        d->spec.layers[d->layer].ops->cancel(d->layer_state);
-    d->layer_state = NULL;
     d->state = DIAL_DONE;
     d->err = err;
     snprintf(d->why, sizeof d->why, "%s", why ? why : "");
     if (err && d->bev) {
         bufferevent_free(d->bev);
         d->bev = NULL;
+    }
+    if (err && d->stream) {
+        sc_stream_free(d->stream);
+        d->stream = NULL;
     }
     if (d->addrs) {
         evutil_freeaddrinfo(d->addrs);
@@ -91,50 +93,64 @@ static void finish(struct sc_dial *d, int err, const char *why)
     event_active(d->done_ev, EV_TIMEOUT, 0);
 }
 
-static void start_layer(struct sc_dial *d)
+static void on_layers(struct sc_stream *stream, int err, const char *why, void *arg)
 {
-    if (d->layer >= d->spec.nlayers) {
+    (void)stream;
+    finish(arg, err, why);
+}
+
+/* Connected: the socket becomes a stream and the layers start on it, with
+ * what is left of the dial's deadline. */
+static void start_layers(struct sc_dial *d)
+{
+    struct bufferevent *bev = d->bev;
+    d->bev = NULL;
+    int err = sc_stream_new(bev, (const struct sockaddr *)&d->peer, d->peer_len, &d->stream);
+    if (err) {
+        finish(d, err, "out of memory");
+        return;
+    }
+    d->state = DIAL_LAYERS;
+    if (d->spec.nlayers == 0) {
         finish(d, 0, NULL);
         return;
     }
-    struct bufferevent *below = d->bev;
-    d->bev = NULL;
-    d->state = DIAL_LAYER;
-    const struct sc_layer_spec *l = &d->spec.layers[d->layer];
-    void *state = NULL;
-    size_t index = d->layer;
-    int err = l->ops->client_start(d, l->params, below, &state);
-    if (!err && d->state == DIAL_LAYER && d->layer == index)
-        d->layer_state = state; /* still negotiating (it may have finished inside) */
-    if (err) {
-        d->layer_state = NULL;
-        char why[96];
-        snprintf(why, sizeof why, "%s: %s", l->ops->name, sc_strerror(err));
-        finish(d, err, why);
-    }
-}
-
-void sc_dial_layer_ready(struct sc_dial *d, struct bufferevent *above)
-{
-    if (d->state != DIAL_LAYER)
-        return;
-    d->layer_state = NULL;
-    d->bev = above;
-    d->layer++;
-    start_layer(d);
-}
-
-void sc_dial_layer_failed(struct sc_dial *d, int err, const char *why)
-{
-    if (d->state != DIAL_LAYER)
-        return;
-    d->layer_state = NULL; /* the layer cleaned up before reporting */
-    char buf[96];
-    snprintf(buf, sizeof buf, "%s: %s", d->spec.layers[d->layer].ops->name, why);
-    finish(d, err, buf);
+    uint64_t now = sc_mono_ms();
+    uint32_t left = d->deadline_ms > now ? (uint32_t)(d->deadline_ms - now) : 1;
+    err = sc_stream_negotiate(d->stream, SC_ROLE_CLIENT, d->spec.layers, d->spec.nlayers, left,
+                              on_layers, d);
+    if (err)
+        finish(d, err, "cannot start the layers");
 }
 
 static void on_tcp_event(struct bufferevent *bev, short what, void *arg);
+
+/* With a source address: a socket of the target's family bound to it
+ * before the connect. */
+static int bind_source(struct sc_dial *d, const struct evutil_addrinfo *ai)
+{
+    if (!d->source[0])
+        return 0;
+    struct evutil_addrinfo hints = {.ai_family = ai->ai_family, .ai_socktype = SOCK_STREAM,
+                                    .ai_flags = EVUTIL_AI_NUMERICHOST | EVUTIL_AI_PASSIVE};
+    struct evutil_addrinfo *src = NULL;
+    if (evutil_getaddrinfo(d->source, NULL, &hints, &src) != 0 || !src) {
+        d->last_errno = EADDRNOTAVAIL;
+        return -1;
+    }
+    evutil_socket_t fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int rc = fd < 0 ? -1 : bind(fd, src->ai_addr, (socklen_t)src->ai_addrlen);
+    if (rc != 0)
+        d->last_errno = errno;
+    evutil_freeaddrinfo(src);
+    if (rc != 0) {
+        if (fd >= 0)
+            evutil_closesocket(fd);
+        return -1;
+    }
+    bufferevent_setfd(d->bev, fd);
+    return 0;
+}
 
 /* Connects to the next resolved address; fails the dial when none is left. */
 static void try_next_address(struct sc_dial *d)
@@ -149,14 +165,20 @@ static void try_next_address(struct sc_dial *d)
         }
         bufferevent_setcb(d->bev, NULL, NULL, on_tcp_event, d);
         sc_tcp_bev_setup(d->bev);
-        if (bufferevent_socket_connect(d->bev, ai->ai_addr, (int)ai->ai_addrlen) == 0)
+        if (ai->ai_addrlen <= sizeof d->peer) {
+            memcpy(&d->peer, ai->ai_addr, ai->ai_addrlen);
+            d->peer_len = (socklen_t)ai->ai_addrlen;
+        }
+        if (bind_source(d, ai) == 0 &&
+            bufferevent_socket_connect(d->bev, ai->ai_addr, (int)ai->ai_addrlen) == 0)
             return; /* on_tcp_event tells how it went */
-        d->last_errno = EVUTIL_SOCKET_ERROR();
+        if (!d->last_errno)
+            d->last_errno = EVUTIL_SOCKET_ERROR();
         bufferevent_free(d->bev);
         d->bev = NULL;
     }
-    finish(d, SC_ECONNECT,
-           d->last_errno ? evutil_socket_error_to_string(d->last_errno) : "connection failed");
+    int err = d->last_errno ? sc_translate_sys_error(d->last_errno) : SC_ECONNECT;
+    finish(d, err, d->last_errno ? evutil_socket_error_to_string(d->last_errno) : "connection failed");
 }
 
 static void on_tcp_event(struct bufferevent *bev, short what, void *arg)
@@ -169,7 +191,7 @@ static void on_tcp_event(struct bufferevent *bev, short what, void *arg)
         bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
         evutil_freeaddrinfo(d->addrs);
         d->addrs = d->next_addr = NULL;
-        start_layer(d);
+        start_layers(d);
         return;
     }
     d->last_errno = EVUTIL_SOCKET_ERROR();
@@ -206,17 +228,19 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct sc_dial *d = arg;
-    finish(d, SC_ETIMEDOUT, d->state == DIAL_RESOLVING    ? "name resolution timed out"
-                            : d->state == DIAL_CONNECTING ? "connect timed out"
-                                                          : "layer timed out");
+    if (d->state == DIAL_LAYERS)
+        return; /* the stream's negotiation has the same deadline */
+    finish(d, SC_ETIMEDOUT, d->state == DIAL_RESOLVING ? "name resolution timed out"
+                                                       : "connect timed out");
 }
 
 int sc_dial_start(struct event_base *base, const struct sc_dial_spec *spec, sc_dial_cb cb,
                   void *arg, struct sc_dial **out)
 {
     *out = NULL;
-    if (!spec->host || !spec->port || spec->nlayers > SC_DIAL_LAYERS_MAX ||
-        strlen(spec->host) >= sizeof ((struct sc_dial *)0)->host)
+    if (!spec->host || !spec->port || spec->nlayers > SC_STREAM_LAYERS_MAX ||
+        strlen(spec->host) >= sizeof ((struct sc_dial *)0)->host ||
+        (spec->source_address && strlen(spec->source_address) >= sizeof ((struct sc_dial *)0)->source))
         return SC_EINVAL;
     struct sc_dial *d = calloc(1, sizeof *d);
     if (!d)
@@ -225,6 +249,8 @@ int sc_dial_start(struct event_base *base, const struct sc_dial_spec *spec, sc_d
     d->spec = *spec;
     snprintf(d->host, sizeof d->host, "%s", spec->host);
     d->spec.host = d->host;
+    snprintf(d->source, sizeof d->source, "%s", spec->source_address ? spec->source_address : "");
+    d->spec.source_address = NULL;
     d->cb = cb;
     d->arg = arg;
     d->state = DIAL_RESOLVING;
@@ -234,7 +260,8 @@ int sc_dial_start(struct event_base *base, const struct sc_dial_spec *spec, sc_d
         dial_destroy(d);
         return SC_ENOMEM;
     }
-    struct timeval tv = {spec->timeout_ms / 1000, (spec->timeout_ms % 1000) * 1000};
+    d->deadline_ms = sc_mono_ms() + spec->timeout_ms;
+    struct timeval tv = sc_ms_to_tv(spec->timeout_ms);
     evtimer_add(d->timer, &tv);
     *out = d;
     char port[8];

@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "secirc/limits.h"
 #include "transport/transport.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -35,10 +36,14 @@ void sc_tcp_tune(int fd)
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-    int idle = 60, intvl = 10, cnt = 6;
+    int idle = SC_TCP_KEEPALIVE_IDLE_S, intvl = SC_TCP_KEEPALIVE_INTERVAL_S,
+        cnt = SC_TCP_KEEPALIVE_COUNT, lowat = SC_TCP_NOTSENT_LOWAT_BYTES;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
     (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
     (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+    /* Epoll reports writable only while less than this is unsent, so the
+     * kernel never holds megabytes in front of a PONG. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
 }
 
 void sc_sockaddr_format(const struct sockaddr *sa, char *out, size_t outlen)
@@ -57,6 +62,27 @@ void sc_sockaddr_format(const struct sockaddr *sa, char *out, size_t outlen)
     }
 }
 
+void sc_sockaddr_unmap(const struct sockaddr *in, struct sockaddr_storage *out, socklen_t *outlen)
+{
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)in;
+    memset(out, 0, sizeof *out);
+    if (in->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+        struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+        v4->sin_family = AF_INET;
+        v4->sin_port = in6->sin6_port;
+        memcpy(&v4->sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+        *outlen = sizeof *v4;
+    } else if (in->sa_family == AF_INET6) {
+        memcpy(out, in, sizeof *in6);
+        *outlen = sizeof *in6;
+    } else if (in->sa_family == AF_INET) {
+        memcpy(out, in, sizeof(struct sockaddr_in));
+        *outlen = sizeof(struct sockaddr_in);
+    } else {
+        *outlen = 0;
+    }
+}
+
 /* Largest read or write this layer does in one system call. */
 #define TCP_IO_CHUNK_BYTES (256u * 1024u)
 /* libevent 2.1's cap on one evbuffer_read() (EVBUFFER_MAX_READ). A read
@@ -66,7 +92,9 @@ void sc_sockaddr_format(const struct sockaddr *sa, char *out, size_t outlen)
 /* Input-buffer callback: libevent has just read (at most 4 KiB); read what
  * else is already waiting in the socket, up to the read high-water mark.
  * Only bytes FIONREAD reports are read, so EOF and errors stay libevent's
- * to find. The guard stops the callback our own commit triggers. */
+ * to find. The guard stops the callback our own commit triggers.
+ * This read-ahead can go once Debian ships libevent 2.2, whose
+ * evbuffer_set_max_read() lifts the 4 KiB cap (EVBUFFER_MAX_READ_DEFAULT). */
 static void on_input_grew(struct evbuffer *input, const struct evbuffer_cb_info *info, void *arg)
 {
     static _Thread_local bool reading;
@@ -129,7 +157,11 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
         return;
     }
     sc_tcp_bev_setup(bev);
-    l->cb(bev, sa, (socklen_t)salen, l->arg);
+    struct sockaddr_storage peer;
+    socklen_t peer_len = 0;
+    sc_sockaddr_unmap(sa, &peer, &peer_len);
+    (void)salen;
+    l->cb(bev, fd, (const struct sockaddr *)&peer, peer_len, l->arg);
 }
 
 static void on_resume(evutil_socket_t fd, short what, void *arg)
@@ -152,7 +184,7 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
                evutil_socket_error_to_string(e), sup);
     if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
         evconnlistener_disable(lev);
-        struct timeval tv = {0, 100 * 1000};
+        struct timeval tv = sc_ms_to_tv(SC_ACCEPT_PAUSE_MS);
         evtimer_add(l->resume, &tv);
     }
 }
@@ -191,7 +223,7 @@ int sc_tcp_listener_new(struct event_base *base, const char *addr, uint16_t port
     if (!l->lev || !l->resume) {
         int e = errno;
         sc_tcp_listener_free(l);
-        return e == EADDRINUSE ? SC_EEXIST : SC_EIO;
+        return e ? sc_translate_sys_error(e) : SC_EIO;
     }
     evconnlistener_set_error_cb(l->lev, on_accept_error);
     struct sockaddr_storage bound;

@@ -2,6 +2,7 @@
 
 Real processes, real sockets on 127.0.0.1, every wait bounded by a deadline
 (poll a condition; never sleep as synchronisation)."""
+import hashlib
 import os
 import shutil
 import socket
@@ -181,6 +182,19 @@ class Proc:
         self._t.join(2)
         self._te.join(2)
         return self.p.returncode
+
+
+MAC1_EPOCH_S = 120
+
+
+def mac1(relay_id_hex, msg, epoch=None):
+    """mac1 of docs/PROTOCOL.md: keyed by the relay ID and the wall-clock
+    epoch (floor(unix time / 120))."""
+    if epoch is None:
+        epoch = int(time.time()) // MAC1_EPOCH_S
+    key = hashlib.blake2b(b"secirc mac1 v2" + bytes.fromhex(relay_id_hex) + epoch.to_bytes(8, "big"),
+                          digest_size=32).digest()
+    return hashlib.blake2b(msg, key=key, digest_size=16).digest()
 
 
 def rss_kib(pid):

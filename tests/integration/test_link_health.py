@@ -84,7 +84,8 @@ try:
     c.check("the old link keeps working across rotations, both ways", True)
     lst.stop(); old.stop(); new.stop()
 
-    # --- handshake caps: over the cap is closed at once and counted ------------
+    # --- handshake caps: over the per-address cap is closed at once; at the
+    # total cap the busiest source's oldest handshake makes room -------------
     lst = LinkTest.listen(key_a, "--timeout", "3000", "--max-handshakes-per-address", "4",
                           "--max-handshakes", "12"); procs.append(lst)
     socks = []
@@ -114,9 +115,20 @@ try:
         s.settimeout(10 * sclib.SLOW)
         others.append(s)
     lst.send("stats")
-    m = lst.wait_line(r"^stats .*refused=(\d+) .*handshaking=(\d+)")
-    refused, hs = int(m.group(1)), int(m.group(2))
-    c.check(f"total cap 12: {hs} handshaking, {refused} refused (6 + 2)", hs == 12 and refused == 8, m.group(0))
+    m = lst.wait_line(r"^stats .*refused=(\d+) evicted=(\d+) .*handshaking=(\d+)")
+    refused, evicted, hs = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    c.check(f"total cap 12: {hs} handshaking, {refused} refused (per address), {evicted} of the "
+            "busiest source evicted for newcomers", hs == 12 and refused == 6 and evicted == 2, m.group(0))
+    def closed_now(s):
+        s.settimeout(0.3)
+        try:
+            return s.recv(10) == b""
+        except (socket.timeout, BlockingIOError):
+            return False
+        except ConnectionResetError:
+            return True
+    gone = [closed_now(s) for s in socks[:4]]
+    c.check(f"the evicted ones are that source's two oldest ({gone})", gone == [True, True, False, False])
     for s in socks + others:
         s.close()
     lst.stop(); real.stop()

@@ -3,23 +3,17 @@ know its relay ID. A connect with the right --expect links; a trust-on-first-
 use connect, a message 1 with a wrong mac1, or any other first bytes get no
 byte back at all, are closed at connection_timeout and counted as
 probe_dropped."""
-import hashlib
 import os
 import socket
 import time
 
 import sclib
-from sclib import Checker, LinkTest, TempDir, binary, keygen, run
+from sclib import Checker, LinkTest, TempDir, binary, keygen, mac1, run
 
 TIMEOUT_S = 2.0
 c = Checker()
 tmp = TempDir()
 procs = []
-
-
-def mac1(relay_id_hex, msg):
-    key = hashlib.blake2b(b"secirc mac1 v1" + bytes.fromhex(relay_id_hex), digest_size=32).digest()
-    return hashlib.blake2b(msg, key=key, digest_size=16).digest()
 
 
 def raw_probe(port, payload):

@@ -244,7 +244,7 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "unknown-type") == 0) {
         size_t b = 0;
         body[b++] = SC_FRAME_VERSION;
-        b += sc_frame_put_header(body + b, (enum sc_msg_type)99, 4);
+        b += sc_frame_put_msg_header(body + b, (enum sc_msg_type)99, 4);
         memset(body + b, 0, 4);
         n = seal_frame(body, b + 4, frame);
         send_all(frame, n);

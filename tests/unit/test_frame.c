@@ -126,7 +126,7 @@ static size_t build_all_types(uint8_t *body)
 {
     static const char hello[] = "hello, relay";
     struct sc_accept_info acc = {.priority = SC_PRIORITY_TRUSTED,
-                                 .max_message_bytes = 0x00012345u,
+                                 .max_message_bytes = 0x0000fed9u, /* 65241 */
                                  .heartbeat_interval_ms = 0xfedcba98u};
     size_t n = 0;
 
@@ -139,12 +139,12 @@ static size_t build_all_types(uint8_t *body)
     n += sc_frame_put_nonce(body + n, SC_MSG_PING, 0x0102030405060708ull);
     n += sc_frame_put_nonce(body + n, SC_MSG_PONG, UINT64_MAX);
     n += sc_frame_put_reason(body + n, SC_MSG_REJECT, SC_REASON_BUSY);
-    n += sc_frame_put_header(body + n, SC_MSG_PADDING, 5);
+    n += sc_frame_put_msg_header(body + n, SC_MSG_PADDING, 5);
     memset(body + n, 0, 5);
     n += 5;
-    n += sc_frame_put_header(body + n, SC_MSG_PADDING, 0);
+    n += sc_frame_put_msg_header(body + n, SC_MSG_PADDING, 0);
     n += sc_frame_put_reason(body + n, SC_MSG_CLOSE, 0xbeef);
-    n += sc_frame_put_header(body + n, SC_MSG_REKEY, 0);
+    n += sc_frame_put_msg_header(body + n, SC_MSG_REKEY, 0);
     return n;
 }
 
@@ -158,7 +158,7 @@ static void check_all_types(const uint8_t *body, size_t len)
     assert_int_equal(sc_frame_next(&r, &m), 1);
     assert_int_equal(m.type, SC_MSG_ACCEPT);
     assert_int_equal(m.u.accept.priority, SC_PRIORITY_TRUSTED);
-    assert_int_equal(m.u.accept.max_message_bytes, 0x00012345u);
+    assert_int_equal(m.u.accept.max_message_bytes, 0x0000fed9u);
     assert_int_equal(m.u.accept.heartbeat_interval_ms, 0xfedcba98u);
 
     assert_int_equal(sc_frame_next(&r, &m), 1);
@@ -236,7 +236,7 @@ static void test_encoders_bytes(void **state)
     struct sc_accept_info acc = {.priority = 6, .max_message_bytes = 0x01020304u,
                                  .heartbeat_interval_ms = 0x0a0b0c0du};
 
-    assert_int_equal(sc_frame_put_header(b, SC_MSG_PADDING, 0x1234), 3);
+    assert_int_equal(sc_frame_put_msg_header(b, SC_MSG_PADDING, 0x1234), 3);
     assert_memory_equal(b, "\x08\x12\x34", 3);
 
     assert_int_equal(sc_frame_put_nonce(b, SC_MSG_PING, 0x1122334455667788ull), 11);
@@ -258,7 +258,7 @@ static void test_encoders_bytes(void **state)
     assert_int_equal(b[19], 9);
     assert_int_equal(b[20], 1);
 
-    assert_int_equal(sc_frame_put_header(b, SC_MSG_REKEY, 0), 3);
+    assert_int_equal(sc_frame_put_msg_header(b, SC_MSG_REKEY, 0), 3);
     assert_memory_equal(b, "\x07\x00\x00", 3);
 }
 
@@ -530,7 +530,7 @@ static void test_reader_unknown_type(void **state)
     int count;
     body[n++] = SC_FRAME_VERSION;
     n += sc_frame_put_nonce(body + n, SC_MSG_PING, 1);
-    n += sc_frame_put_header(body + n, (enum sc_msg_type)9, 0);
+    n += sc_frame_put_msg_header(body + n, (enum sc_msg_type)9, 0);
     assert_int_equal(read_all(body, n, 100, &count), SC_EFORMAT);
     assert_int_equal(count, 1);
 }
@@ -545,8 +545,11 @@ static void test_reader_wrong_lengths(void **state)
     } fixed[] = {{SC_MSG_PING, 8}, {SC_MSG_PONG, 8}, {SC_MSG_REJECT, 2},
                  {SC_MSG_CLOSE, 2}, {SC_MSG_ACCEPT, SC_ACCEPT_BYTES}};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        /* (ACCEPT filled with 0x02 reads as priority 2, max_message 0x02020202:
+         * still refused, see test_reader_accept_values) */
         for (size_t len = 0; len <= 20; len++)
-            assert_int_equal(read_one(fixed[i].type, len, 0), len == fixed[i].len ? 0 : SC_EFORMAT);
+            assert_int_equal(read_one(fixed[i].type, len, 2),
+                             len == fixed[i].len && fixed[i].type != SC_MSG_ACCEPT ? 0 : SC_EFORMAT);
         assert_int_equal(read_one(fixed[i].type, 300, 0), SC_EFORMAT);
         assert_int_equal(read_one(fixed[i].type, SC_FRAME_BODY_MAX_BYTES - 4, 0), SC_EFORMAT);
     }
@@ -556,7 +559,7 @@ static void test_reader_accept_reserved(void **state)
 {
     (void)state;
     uint8_t body[32];
-    struct sc_accept_info acc = {.priority = 2, .max_message_bytes = 10, .heartbeat_interval_ms = 1};
+    struct sc_accept_info acc = {.priority = 2, .max_message_bytes = 64, .heartbeat_interval_ms = 1};
     struct sc_frame_reader r;
     struct sc_frame_msg m;
     size_t n = 1;
@@ -567,6 +570,48 @@ static void test_reader_accept_reserved(void **state)
         body[1 + SC_MSG_HEADER_BYTES + 1] = (uint8_t)v; /* the reserved byte */
         assert_int_equal(sc_frame_reader_init(&r, body, n, 0), 0);
         assert_int_equal(sc_frame_next(&r, &m), v == 0 ? 1 : SC_EFORMAT);
+    }
+}
+
+/* ACCEPT: only the five priority classes and a max_message of 64..65497. */
+static uint32_t accept_result(uint8_t priority, uint32_t max_message)
+{
+    uint8_t body[32];
+    struct sc_accept_info acc = {.priority = priority, .max_message_bytes = max_message};
+    struct sc_frame_reader r;
+    struct sc_frame_msg m;
+    size_t n = 1;
+    body[0] = SC_FRAME_VERSION;
+    n += sc_frame_put_accept(body + n, &acc);
+    assert_int_equal(sc_frame_reader_init(&r, body, n, 0), 0);
+    return (uint32_t)sc_frame_next(&r, &m);
+}
+
+static void test_reader_accept_values(void **state)
+{
+    (void)state;
+    for (unsigned p = 0; p < 256; p++)
+        assert_int_equal(accept_result((uint8_t)p, 1000),
+                         p == 2 || p == 4 || p == 6 || p == 8 || p == 10 ? 1 : (uint32_t)SC_EFORMAT);
+    assert_int_equal(accept_result(6, 0), (uint32_t)SC_EFORMAT);
+    assert_int_equal(accept_result(6, SC_MESSAGE_PAYLOAD_MIN_BYTES - 1), (uint32_t)SC_EFORMAT);
+    assert_int_equal(accept_result(6, SC_MESSAGE_PAYLOAD_MIN_BYTES), 1);
+    assert_int_equal(accept_result(6, SC_MESSAGE_PAYLOAD_MAX_BYTES), 1);
+    assert_int_equal(accept_result(6, SC_MESSAGE_PAYLOAD_MAX_BYTES + 1), (uint32_t)SC_EFORMAT);
+    assert_int_equal(accept_result(6, UINT32_MAX), (uint32_t)SC_EFORMAT);
+}
+
+/* A RELAY must still be allowed to cross the link it arrives on. */
+static void test_reader_relay_hop_limit(void **state)
+{
+    (void)state;
+    uint8_t body[64];
+    int count;
+    for (unsigned hop = 0; hop < 3; hop++) {
+        size_t n = 1;
+        body[0] = SC_FRAME_VERSION;
+        n += sc_frame_put_relay_header(body + n, id1, (uint8_t)hop, 0, 0);
+        assert_int_equal(read_all(body, n, 100, &count), hop == 0 ? SC_EFORMAT : 0);
     }
 }
 
@@ -587,10 +632,10 @@ static void test_reader_rekey(void **state)
     assert_int_equal(read_all(body, n, 0, &count), SC_EFORMAT);
     assert_int_equal(count, 0);
     n = one_message(body, SC_MSG_REKEY, 0, 0);
-    n += sc_frame_put_header(body + n, SC_MSG_PADDING, 0);
+    n += sc_frame_put_msg_header(body + n, SC_MSG_PADDING, 0);
     assert_int_equal(read_all(body, n, 0, &count), SC_EFORMAT);
     n = one_message(body, SC_MSG_REKEY, 0, 0);
-    n += sc_frame_put_header(body + n, SC_MSG_REKEY, 0);
+    n += sc_frame_put_msg_header(body + n, SC_MSG_REKEY, 0);
     assert_int_equal(read_all(body, n, 0, &count), SC_EFORMAT);
 
     /* REKEY with a body, last or not. */
@@ -605,7 +650,7 @@ static void test_reader_rekey(void **state)
     body[n++] = SC_FRAME_VERSION;
     n += sc_frame_put_nonce(body + n, SC_MSG_PING, 1);
     n += sc_frame_put_reason(body + n, SC_MSG_CLOSE, 1);
-    n += sc_frame_put_header(body + n, SC_MSG_REKEY, 0);
+    n += sc_frame_put_msg_header(body + n, SC_MSG_REKEY, 0);
     assert_int_equal(read_all(body, n, 0, &count), 0);
     assert_int_equal(count, 3);
 }
@@ -710,6 +755,8 @@ int main(void)
         cmocka_unit_test(test_reader_unknown_type),
         cmocka_unit_test(test_reader_wrong_lengths),
         cmocka_unit_test(test_reader_accept_reserved),
+        cmocka_unit_test(test_reader_accept_values),
+        cmocka_unit_test(test_reader_relay_hop_limit),
         cmocka_unit_test(test_reader_rekey),
         cmocka_unit_test(test_reader_relay_short),
         cmocka_unit_test(test_reader_relay_max_payload),

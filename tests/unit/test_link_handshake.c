@@ -67,7 +67,7 @@ static int group_setup(void **state)
     lk_a2 = link_key(id_a, g_now + DAY_S);
     lk_b = link_key(id_b, g_now + DAY_S);
     lk_c = link_key(id_c, g_now + DAY_S);
-    lk_a_expired = link_key(id_a, g_now - 60);
+    lk_a_expired = link_key(id_a, g_now - 3600); /* beyond SC_CERT_CLOCK_SKEW_S */
     return 0;
 }
 
@@ -95,6 +95,7 @@ static struct sc_hs_config config(bool initiator, const struct sc_identity *id,
     c.identity = id;
     c.link_key = lk;
     c.max_message_bytes = initiator ? INI_MAX : RES_MAX;
+    c.now_unix = g_now;
     return c;
 }
 
@@ -211,7 +212,8 @@ static void check_run(struct run *r, const struct sc_hs_config *ic, const struct
     /* mac1 on the wire: over e, keyed by the expected ID or by zeros. */
     static const uint8_t zeros[SC_RELAY_ID_BYTES];
     uint8_t mac[SC_HS_MAC1_BYTES];
-    sc_hs_mac1(ic->has_expected_id ? ic->expected_id : zeros, r->m1, 32, mac);
+    sc_hs_mac1(ic->has_expected_id ? ic->expected_id : zeros, g_now / SC_MAC1_EPOCH_S, r->m1, 32,
+               mac);
     assert_memory_equal(r->m1 + 32, mac, SC_HS_MAC1_BYTES);
 }
 
@@ -251,20 +253,34 @@ static void test_full_probe_resistance(void **state)
     run_clear(&r);
 }
 
-/* Announced limits over the wire-format maximum are clamped; 0 passes. */
+static void honest_payload(uint8_t p[SC_HS_PAYLOAD_BYTES], const struct sc_identity *id,
+                           const struct sc_link_key *lk, uint32_t max_message);
+static void expect_payload(const struct sc_link_key *lk, const uint8_t payload[SC_HS_PAYLOAD_BYTES],
+                           int want_err, enum sc_reason why);
+
+/* An announced max_message must be 64..65497: the bounds pass, anything
+ * else is a protocol error on the reading side. */
 static void test_full_max_message(void **state)
 {
     (void)state;
     struct sc_hs_config ic = config(true, id_a, lk_a), rc = config(false, id_b, lk_b);
     struct run r;
 
-    ic.max_message_bytes = UINT32_MAX;
-    rc.max_message_bytes = 0;
+    ic.max_message_bytes = SC_MESSAGE_PAYLOAD_MAX_BYTES;
+    rc.max_message_bytes = SC_MESSAGE_PAYLOAD_MIN_BYTES;
     run_full(&r, &ic, &rc);
     check_run(&r, &ic, &rc);
     assert_int_equal(r.res.peer_max_message, SC_MESSAGE_PAYLOAD_MAX_BYTES);
-    assert_int_equal(r.ini.peer_max_message, 0);
+    assert_int_equal(r.ini.peer_max_message, SC_MESSAGE_PAYLOAD_MIN_BYTES);
     run_clear(&r);
+
+    static const uint32_t bad[] = {0, 1, SC_MESSAGE_PAYLOAD_MIN_BYTES - 1,
+                                   SC_MESSAGE_PAYLOAD_MAX_BYTES + 1, UINT32_MAX};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint8_t p[SC_HS_PAYLOAD_BYTES];
+        honest_payload(p, id_a, lk_a, bad[i]);
+        expect_payload(lk_a, p, SC_EFORMAT, SC_REASON_PROTOCOL_ERROR);
+    }
 }
 
 /* Two handshakes between the same relays end with different keys. */
@@ -469,11 +485,12 @@ static void test_probe_flipped_msg1(void **state)
 }
 
 /* mac1 recomputed independently with libsodium's generic hash, and against
- * a value from Python's hashlib.blake2b. */
+ * the test vector of docs/PROTOCOL.md (from Python's hashlib.blake2b). */
 static void test_mac1_independent(void **state)
 {
     (void)state;
-    uint8_t relay_id[SC_RELAY_ID_BYTES], msg[100], kin[14 + SC_RELAY_ID_BYTES], key[32];
+    uint8_t relay_id[SC_RELAY_ID_BYTES], msg[100], kin[14 + SC_RELAY_ID_BYTES + 8], key[32];
+    const uint64_t epoch = 14725933; /* 2025-12-30T16:26:00Z / 120 s */
     uint8_t want[SC_HS_MAC1_BYTES], got[SC_HS_MAC1_BYTES];
     const uint8_t *ids[] = {relay_id, sc_identity_relay_id(id_a), sc_identity_relay_id(id_b)};
 
@@ -485,27 +502,33 @@ static void test_mac1_independent(void **state)
 
     for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++) {
         static const size_t lens[] = {0, 1, 32, 48, 100};
-        memcpy(kin, "secirc mac1 v1", 14);
+        memcpy(kin, "secirc mac1 v2", 14);
         memcpy(kin + 14, ids[k], SC_RELAY_ID_BYTES);
+        for (int b = 0; b < 8; b++)
+            kin[14 + SC_RELAY_ID_BYTES + b] = (uint8_t)(epoch >> (56 - 8 * b));
         assert_int_equal(crypto_generichash(key, sizeof key, kin, sizeof kin, NULL, 0), 0);
         for (size_t j = 0; j < sizeof lens / sizeof lens[0]; j++) {
             assert_int_equal(crypto_generichash(want, sizeof want, msg, lens[j], key, sizeof key), 0);
-            sc_hs_mac1(ids[k], msg, lens[j], got);
+            sc_hs_mac1(ids[k], epoch, msg, lens[j], got);
             assert_memory_equal(got, want, sizeof want);
         }
     }
 
     /* hashlib.blake2b(m, digest_size=16, key=hashlib.blake2b(
-     *   b"secirc mac1 v1" + id, digest_size=32).digest()), m = 40..5f. */
-    static const uint8_t py_id_0_31[16] = {0x83, 0x13, 0x92, 0xd4, 0x37, 0xba, 0xb6, 0x55,
-                                           0x60, 0x3d, 0x8d, 0x29, 0x58, 0x68, 0x34, 0x69};
-    static const uint8_t py_zero_id[16] = {0x99, 0x14, 0xd4, 0xa2, 0x24, 0x46, 0xb6, 0x3b,
-                                           0xf7, 0x25, 0x33, 0x4e, 0xdc, 0x98, 0xef, 0x57};
+     *   b"secirc mac1 v2" + id + epoch.to_bytes(8, "big"), digest_size=32).digest()),
+     * m = 40..5f, epoch 14725933 (docs/PROTOCOL.md, "mac1"). */
+    static const uint8_t py_id_0_31[16] = {0x68, 0x56, 0xfb, 0xe0, 0x2b, 0xda, 0x1a, 0x70,
+                                           0xc4, 0x34, 0x40, 0x5a, 0x1d, 0x06, 0xa6, 0x1d};
+    static const uint8_t py_zero_id[16] = {0x3a, 0xb3, 0x38, 0x2a, 0x01, 0xf1, 0x1a, 0x78,
+                                           0x81, 0x14, 0x45, 0x52, 0x7b, 0xf2, 0xae, 0x5e};
     static const uint8_t zeros[SC_RELAY_ID_BYTES];
-    sc_hs_mac1(relay_id, msg, 32, got);
+    sc_hs_mac1(relay_id, epoch, msg, 32, got);
     assert_memory_equal(got, py_id_0_31, 16);
-    sc_hs_mac1(zeros, msg, 32, got);
+    sc_hs_mac1(zeros, epoch, msg, 32, got);
     assert_memory_equal(got, py_zero_id, 16);
+    /* Another epoch, another mac1: a recorded message 1 goes stale. */
+    sc_hs_mac1(relay_id, epoch + 2, msg, 32, got);
+    assert_memory_not_equal(got, py_id_0_31, 16);
 }
 
 /* ---- tampered messages 2 and 3 ---------------------------------------------------- */
@@ -649,19 +672,46 @@ static void test_cert_expiry_boundary(void **state)
     struct sc_hs_config ic = config(true, id_a, lk_a), rc = config(false, id_b, lk_b);
 
     assert_true(lk_a->cert.expiry_unix >= exp_b);
-    expect_fail_at(2, &ic, &rc, exp_b, SC_EEXPIRED, SC_REASON_CERT_EXPIRED);
+    const uint64_t skew = SC_CERT_CLOCK_SKEW_S;
+    expect_fail_at(2, &ic, &rc, exp_b + skew, SC_EEXPIRED, SC_REASON_CERT_EXPIRED);
     expect_fail_at(2, &ic, &rc, exp_b + 1000000, SC_EEXPIRED, SC_REASON_CERT_EXPIRED);
     expect_fail_at(2, &ic, &rc, UINT64_MAX, SC_EEXPIRED, SC_REASON_CERT_EXPIRED);
-    expect_fail_at(3, &ic, &rc, exp_b - 1, 0, SC_REASON_NONE);
+    expect_fail_at(3, &ic, &rc, exp_b + skew - 1, 0, SC_REASON_NONE);
 
     /* The initiator's key runs out first: message 2 still reads, message 3
-     * is expired from its expiry second on. */
+     * is expired from its expiry second (plus the allowed skew) on. */
     struct sc_link_key *lk_short = link_key(id_a, g_now + 100);
     struct sc_hs_config ic2 = config(true, id_a, lk_short);
-    expect_fail_at(3, &ic2, &rc, g_now + 99, 0, SC_REASON_NONE);
-    expect_fail_at(3, &ic2, &rc, g_now + 100, SC_EEXPIRED, SC_REASON_CERT_EXPIRED);
-    expect_fail_at(3, &ic2, &rc, g_now + 5000, SC_EEXPIRED, SC_REASON_CERT_EXPIRED);
+    expect_fail_at(3, &ic2, &rc, g_now + 99 + skew, 0, SC_REASON_NONE);
+    expect_fail_at(3, &ic2, &rc, g_now + 100 + skew, SC_EEXPIRED, SC_REASON_CERT_EXPIRED);
+    expect_fail_at(3, &ic2, &rc, g_now + 5000 + skew, SC_EEXPIRED, SC_REASON_CERT_EXPIRED);
     sc_link_key_free(lk_short);
+}
+
+/* A certificate valid for longer than max_cert_lifetime (plus the skew)
+ * from now is refused: a stolen long-lived link key is worth little. */
+static void test_cert_lifetime_ceiling(void **state)
+{
+    (void)state;
+    const uint64_t limit = SC_CERT_LIFETIME_MAX_S_DEFAULT + SC_CERT_CLOCK_SKEW_S;
+    struct sc_hs_config ic = config(true, id_a, lk_a);
+    struct sc_link_key *at = link_key(id_b, g_now + limit);
+    struct sc_link_key *over = link_key(id_b, g_now + limit + 1);
+    struct sc_hs_config rc_at = config(false, id_b, at), rc_over = config(false, id_b, over);
+    expect_fail_at(3, &ic, &rc_at, g_now, 0, SC_REASON_NONE);
+    expect_fail_at(2, &ic, &rc_over, g_now, SC_EAUTH, SC_REASON_CERT_INVALID);
+    /* A configured ceiling applies to both readers. */
+    struct sc_hs_config ic_short = config(true, id_a, lk_a);
+    ic_short.max_cert_lifetime_s = 60;
+    expect_fail_at(2, &ic_short, &rc_at, g_now, SC_EAUTH, SC_REASON_CERT_INVALID);
+    struct sc_hs_config rc_short = config(false, id_b, lk_b);
+    rc_short.max_cert_lifetime_s = 60;
+    struct sc_link_key *lk_day = link_key(id_a, g_now + DAY_S);
+    struct sc_hs_config ic_day = config(true, id_a, lk_day);
+    expect_fail_at(3, &ic_day, &rc_short, g_now, SC_EAUTH, SC_REASON_CERT_INVALID);
+    sc_link_key_free(lk_day);
+    sc_link_key_free(at);
+    sc_link_key_free(over);
 }
 
 /* A link key certified by another identity than the one in the payload. */
@@ -736,7 +786,7 @@ static int fake_initiator(const struct sc_hs_config *rc, const struct sc_link_ke
     assert_int_equal(sc_hs_init(res, rc), 0);
     assert_int_equal(sc_noise_write_message(fake, NULL, 0, m1, sizeof m1, &n), 0);
     assert_int_equal(n, 32);
-    sc_hs_mac1(sc_identity_relay_id(rc->identity), m1, 32, m1 + 32);
+    sc_hs_mac1(sc_identity_relay_id(rc->identity), rc->now_unix / SC_MAC1_EPOCH_S, m1, 32, m1 + 32);
     assert_int_equal(sc_hs_read_msg1(res, m1), 0);
     assert_int_equal(sc_hs_write_msg2(res, m2), 0);
     assert_int_equal(sc_noise_read_message(fake, m2, sizeof m2, got, sizeof got, &n), 0);
@@ -871,7 +921,7 @@ static void test_payload_versions(void **state)
     struct sc_hs_config ic = config(true, id_c, lk_c);
     struct sc_noise_handshake fake;
     struct sc_handshake hs;
-    honest_payload(p, id_a, lk_a, 0xffffffffu);
+    honest_payload(p, id_a, lk_a, SC_MESSAGE_PAYLOAD_MAX_BYTES);
     p[1] = 0;
     p[2] = 200;
     put_be32(p + 4, 0xdeadbeefu);
@@ -890,15 +940,15 @@ static void test_payload_certificates(void **state)
     uint8_t p[SC_HS_PAYLOAD_BYTES];
 
     /* Honest, for reference. */
-    honest_payload(p, id_a, lk_a, 1);
+    honest_payload(p, id_a, lk_a, 64);
     expect_payload(lk_a, p, 0, SC_REASON_NONE);
 
     /* A's genuine certificate for link key a2, sent over link key a. */
-    honest_payload(p, id_a, lk_a2, 1);
+    honest_payload(p, id_a, lk_a2, 64);
     expect_payload(lk_a, p, SC_EAUTH, SC_REASON_CERT_INVALID);
 
     /* Another relay's ID with A's certificate. */
-    honest_payload(p, id_a, lk_a, 1);
+    honest_payload(p, id_a, lk_a, 64);
     memcpy(p + 8, sc_identity_relay_id(id_b), SC_RELAY_ID_BYTES);
     expect_payload(lk_a, p, SC_EAUTH, SC_REASON_CERT_INVALID);
 
@@ -906,34 +956,34 @@ static void test_payload_certificates(void **state)
      * CERT_INVALID even when the new expiry is in the past). */
     static const uint64_t expiries[] = {0, 1, 1000, UINT64_MAX};
     for (size_t i = 0; i < sizeof expiries / sizeof expiries[0]; i++) {
-        honest_payload(p, id_a, lk_a, 1);
+        honest_payload(p, id_a, lk_a, 64);
         put_be64(p + 40, expiries[i]);
         expect_payload(lk_a, p, SC_EAUTH, SC_REASON_CERT_INVALID);
     }
 
     /* Every signature byte flipped, and an all-zero signature. */
     for (unsigned i = 0; i < SC_SIGNATURE_BYTES; i += 7) {
-        honest_payload(p, id_a, lk_a, 1);
+        honest_payload(p, id_a, lk_a, 64);
         p[48 + i] ^= 0x01;
         expect_payload(lk_a, p, SC_EAUTH, SC_REASON_CERT_INVALID);
     }
-    honest_payload(p, id_a, lk_a, 1);
+    honest_payload(p, id_a, lk_a, 64);
     memset(p + 48, 0, SC_SIGNATURE_BYTES);
     expect_payload(lk_a, p, SC_EAUTH, SC_REASON_CERT_INVALID);
 
     /* An all-zero (small-order) relay ID. */
-    honest_payload(p, id_a, lk_a, 1);
+    honest_payload(p, id_a, lk_a, 64);
     memset(p + 8, 0, SC_RELAY_ID_BYTES);
     expect_payload(lk_a, p, SC_EAUTH, SC_REASON_CERT_INVALID);
 
     /* Genuine but expired. */
-    honest_payload(p, id_a, lk_a_expired, 1);
+    honest_payload(p, id_a, lk_a_expired, 64);
     expect_payload(lk_a_expired, p, SC_EEXPIRED, SC_REASON_CERT_EXPIRED);
 
     /* A genuine certificate of the reader's own identity (C certifies a
      * second link key): SELF on both readers. */
     struct sc_link_key *lk_c2 = link_key(id_c, g_now + DAY_S);
-    honest_payload(p, id_c, lk_c2, 1);
+    honest_payload(p, id_c, lk_c2, 64);
     expect_payload(lk_c2, p, SC_EAUTH, SC_REASON_SELF);
     sc_link_key_free(lk_c2);
 }
@@ -1189,6 +1239,7 @@ int main(void)
         cmocka_unit_test(test_replayed_msg3),
         cmocka_unit_test(test_cert_expired),
         cmocka_unit_test(test_cert_expiry_boundary),
+        cmocka_unit_test(test_cert_lifetime_ceiling),
         cmocka_unit_test(test_cert_other_signer),
         cmocka_unit_test(test_payload_layout),
         cmocka_unit_test(test_payload_versions),

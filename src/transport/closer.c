@@ -1,0 +1,167 @@
+/* transport/closer.c — the last moments of a connection: write what is
+ * queued, FIN, discard what the peer still sends until its FIN or a
+ * deadline, then close; or, silently, only discard until the deadline.
+ * Input is always drained before close(), so no close ever sends a reset.
+ * Never delivers a byte to anyone. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "transport/transport.h"
+#include "util/time.h"
+
+/* Reads at most this much per wakeup while discarding. */
+#define DRAIN_CHUNK_BYTES 16384
+/* recv() calls in the final drain before close(): bounded even if the peer
+ * keeps sending. */
+#define FINAL_DRAIN_READS 64
+
+struct sc_closer {
+    struct sc_closer *prev, *next; /* every closer still lingering */
+    struct event_base *base;
+    struct bufferevent *bev;
+    struct event *timer;
+    bool silent;
+    bool fin_sent;
+    sc_closer_cb done;
+    void *arg;
+};
+
+/* Lingering closes belong to no one; this list lets a program end those of
+ * its event base before it frees the base (sc_closers_finish_all). */
+static struct sc_closer *lingering;
+static pthread_mutex_t lingering_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void remember(struct sc_closer *c)
+{
+    pthread_mutex_lock(&lingering_lock);
+    c->next = lingering;
+    if (lingering)
+        lingering->prev = c;
+    lingering = c;
+    pthread_mutex_unlock(&lingering_lock);
+}
+
+static void forget(struct sc_closer *c)
+{
+    pthread_mutex_lock(&lingering_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        lingering = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&lingering_lock);
+}
+
+static void drain_socket(int fd)
+{
+    char buf[4096];
+    for (int i = 0; i < FINAL_DRAIN_READS; i++)
+        if (recv(fd, buf, sizeof buf, MSG_DONTWAIT) <= 0)
+            break;
+}
+
+void sc_closer_finish(struct sc_closer *c)
+{
+    forget(c);
+    int fd = bufferevent_getfd(c->bev);
+    if (fd >= 0)
+        drain_socket(fd);
+    bufferevent_free(c->bev); /* closes the socket: a FIN, as nothing is unread */
+    event_free(c->timer);
+    if (c->done)
+        c->done(c, c->arg);
+    free(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    (void)arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void send_fin(struct sc_closer *c)
+{
+    int fd = bufferevent_getfd(c->bev);
+    if (!c->fin_sent && fd >= 0)
+        (void)shutdown(fd, SHUT_WR);
+    c->fin_sent = true;
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    struct sc_closer *c = arg;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        send_fin(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+        sc_closer_finish(arg);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sc_closer_finish(arg);
+}
+
+struct sc_closer *sc_closer_start(struct bufferevent *bev, bool silent, uint64_t until_ms,
+                                  sc_closer_cb done, void *arg)
+{
+    struct sc_closer *c = calloc(1, sizeof *c);
+    struct event *timer = c ? evtimer_new(bufferevent_get_base(bev), on_timer, c) : NULL;
+    if (!timer) {
+        free(c);
+        bufferevent_free(bev); /* out of memory: close at once */
+        return NULL;
+    }
+    c->base = bufferevent_get_base(bev);
+    c->bev = bev;
+    c->timer = timer;
+    c->silent = silent;
+    c->done = done;
+    c->arg = arg;
+    bufferevent_setwatermark(bev, EV_READ, 0, DRAIN_CHUNK_BYTES);
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    bufferevent_setcb(bev, on_read, silent ? NULL : on_write, on_event, c);
+    on_read(bev, c);
+    uint64_t now = sc_mono_ms();
+    if (bufferevent_getfd(bev) < 0)
+        until_ms = now; /* not a socket: nothing to wait for */
+    struct timeval tv = sc_ms_to_tv(until_ms > now ? until_ms - now : 0);
+    evtimer_add(timer, &tv);
+    remember(c);
+    if (silent) {
+        bufferevent_disable(bev, EV_WRITE);
+        bufferevent_enable(bev, EV_READ);
+    } else {
+        bufferevent_enable(bev, EV_READ | EV_WRITE);
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+            send_fin(c);
+    }
+    return c;
+}
+
+void sc_closers_finish_all(struct event_base *base)
+{
+    for (;;) {
+        pthread_mutex_lock(&lingering_lock);
+        struct sc_closer *c = lingering;
+        while (c && c->base != base)
+            c = c->next;
+        pthread_mutex_unlock(&lingering_lock);
+        if (!c)
+            return;
+        sc_closer_finish(c);
+    }
+}
