@@ -1,8 +1,8 @@
-/* tests/unit/test_ws_http.c — the WebSocket opening handshake and HTTP
- * CONNECT heads (transport/ws_http.h, transport/http.h) over buffers only:
- * RFC 6455's key and sample exchange byte for byte, every server verdict,
- * every malformation the server must answer 400 (or 431, 426), the client's
- * checks of a 101, and the CONNECT request and answers (RFC 7617 example). */
+/* tests/unit/test_ws_http.c — the WebSocket opening handshake
+ * (transport/ws_http.h) over buffers only: RFC 6455's key and sample
+ * exchange byte for byte, every server verdict, every malformation the
+ * server must answer 400 (or 431, 426), and the client's checks of a 101.
+ * CONNECT is in test_http.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -247,9 +247,10 @@ static void test_paths(void **state)
     assert_string_equal(check_error_reply(reply(&req), 404), "Not found.\n");
     /* A configured path. */
     struct sc_ws_server_config cfg = {"/ws/v1", NULL, 0};
-    snprintf(text, sizeof text, "GET /ws/v1 HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
-                                "Connection: Upgrade\r\nSec-WebSocket-Key: " RFC_KEY "\r\n"
-                                "Sec-WebSocket-Version: 13\r\n\r\n");
+    snprintf(text, sizeof text,
+             "GET /ws/v1 HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Key: " RFC_KEY "\r\n"
+             "Sec-WebSocket-Version: 13\r\n\r\n");
     assert_int_equal(classify(text, &cfg, &req), SC_WS_SWITCH);
     assert_int_equal(classify(text, NULL, &req), SC_WS_NOT_FOUND);
     /* A config path that is not a plain origin-form path is refused. */
@@ -301,9 +302,10 @@ static void test_version_426(void **state)
     struct sc_ws_request req;
     char text[1024];
 
-    snprintf(text, sizeof text, "GET /relay HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
-                                "Connection: Upgrade\r\nSec-WebSocket-Key: " RFC_KEY "\r\n"
-                                "Sec-WebSocket-Version: 8\r\n\r\n");
+    snprintf(text, sizeof text,
+             "GET /relay HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Key: " RFC_KEY "\r\n"
+             "Sec-WebSocket-Version: 8\r\n\r\n");
     assert_int_equal(classify(text, NULL, &req), SC_WS_UPGRADE_REQUIRED);
     const char *out = reply(&req);
     check_error_reply(out, 426);
@@ -312,9 +314,10 @@ static void test_version_426(void **state)
     assert_non_null(strstr(out, "\r\nUpgrade: websocket\r\n"));
     static const char *const bad[] = {"13a", "013", "256", "", "1 3", "-13"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        snprintf(text, sizeof text, "GET /relay HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
-                                    "Connection: Upgrade\r\nSec-WebSocket-Key: " RFC_KEY "\r\n"
-                                    "Sec-WebSocket-Version: %s\r\n\r\n",
+        snprintf(text, sizeof text,
+                 "GET /relay HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: " RFC_KEY "\r\n"
+                 "Sec-WebSocket-Version: %s\r\n\r\n",
                  bad[i]);
         assert_int_equal(classify(text, NULL, &req), SC_WS_BAD_REQUEST);
     }
@@ -479,10 +482,8 @@ static void test_head_limit(void **state)
     size_t pos = 0;
     memset(buf, 'a', sizeof buf);
     assert_int_equal(sc_http_head_find((uint8_t *)buf, SC_HTTP_HEAD_MAX_BYTES - 1, &pos), 0);
-    assert_int_equal(sc_http_head_find((uint8_t *)buf, SC_HTTP_HEAD_MAX_BYTES, &pos),
-                     SC_ETOOBIG);
-    assert_int_equal(sc_ws_server_parse((uint8_t *)buf, SC_HTTP_HEAD_MAX_BYTES - 1, NULL, &req),
-                     0);
+    assert_int_equal(sc_http_head_find((uint8_t *)buf, SC_HTTP_HEAD_MAX_BYTES, &pos), SC_ETOOBIG);
+    assert_int_equal(sc_ws_server_parse((uint8_t *)buf, SC_HTTP_HEAD_MAX_BYTES - 1, NULL, &req), 0);
 }
 
 static void test_incomplete_and_trailing(void **state)
@@ -516,10 +517,9 @@ static void test_incomplete_and_trailing(void **state)
 static void test_reply_builders(void **state)
 {
     (void)state;
-    static const enum sc_ws_verdict all[] = {SC_WS_PAGE,         SC_WS_BAD_REQUEST,
-                                             SC_WS_FORBIDDEN,    SC_WS_NOT_FOUND,
-                                             SC_WS_BAD_METHOD,   SC_WS_UPGRADE_REQUIRED,
-                                             SC_WS_TOO_LARGE};
+    static const enum sc_ws_verdict all[] = {
+        SC_WS_PAGE,       SC_WS_BAD_REQUEST,      SC_WS_FORBIDDEN, SC_WS_NOT_FOUND,
+        SC_WS_BAD_METHOD, SC_WS_UPGRADE_REQUIRED, SC_WS_TOO_LARGE};
     char out[512];
     size_t n, need;
 
@@ -559,8 +559,11 @@ static void test_client_request(void **state)
     for (size_t cap = 0; cap <= need; cap++)
         assert_int_equal(sc_ws_client_request(&p, RFC_KEY, out, cap, &n), SC_ENOSPACE);
 
-    p = (struct sc_ws_client_params){.host = "2001:db8::1", .port = 8443, .tls = true,
-                                     .path = "/chat?room=1", .origin = "https://example.com",
+    p = (struct sc_ws_client_params){.host = "2001:db8::1",
+                                     .port = 8443,
+                                     .tls = true,
+                                     .path = "/chat?room=1",
+                                     .origin = "https://example.com",
                                      .subprotocol = true};
     assert_int_equal(sc_ws_client_request(&p, RFC_KEY, out, sizeof out, &n), 0);
     assert_string_equal(out, "GET /chat?room=1 HTTP/1.1\r\n"
@@ -578,13 +581,14 @@ static void test_client_request(void **state)
         bool tls;
         const char *want;
     } hosts[] = {
-        {"::1", 443, true, "Host: [::1]\r\n"},    {"::1", 80, true, "Host: [::1]:80\r\n"},
+        {"::1", 443, true, "Host: [::1]\r\n"},
+        {"::1", 80, true, "Host: [::1]:80\r\n"},
         {"10.0.0.1", 443, false, "Host: 10.0.0.1:443\r\n"},
         {"x.onion", 80, false, "Host: x.onion\r\n"},
     };
     for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
-        p = (struct sc_ws_client_params){.host = hosts[i].host, .port = hosts[i].port,
-                                         .tls = hosts[i].tls};
+        p = (struct sc_ws_client_params){
+            .host = hosts[i].host, .port = hosts[i].port, .tls = hosts[i].tls};
         assert_int_equal(sc_ws_client_request(&p, RFC_KEY, out, sizeof out, &n), 0);
         assert_non_null(strstr(out, hosts[i].want));
     }
@@ -648,7 +652,10 @@ static void test_client_response(void **state)
 
     /* Frames after the head are not consumed. */
     memcpy(buf, good_101, len);
-    memcpy(buf + len, "\x82\x03" "abc", 5);
+    memcpy(buf + len,
+           "\x82\x03"
+           "abc",
+           5);
     assert_int_equal(sc_ws_client_parse((uint8_t *)buf, len + 5, RFC_ACCEPT, false, &rep), 1);
     assert_int_equal(rep.head_len, len);
     assert_int_equal(rep.status, 101);
@@ -661,11 +668,12 @@ static void test_client_response(void **state)
                                   "sec-websocket-accept: " RFC_ACCEPT "\r\n\r\n",
                                   false, &rep),
                      1);
-    assert_int_equal(client_check("HTTP/1.1 101 Web Socket Protocol Handshake\r\nUpgrade: "
-                                  "websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " RFC_ACCEPT
-                                  "\r\nSec-WebSocket-Protocol: secirc.v1\r\n\r\n",
-                                  true, &rep),
-                     1);
+    assert_int_equal(
+        client_check("HTTP/1.1 101 Web Socket Protocol Handshake\r\nUpgrade: "
+                     "websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " RFC_ACCEPT
+                     "\r\nSec-WebSocket-Protocol: secirc.v1\r\n\r\n",
+                     true, &rep),
+        1);
     assert_true(rep.subprotocol);
 
     static const struct {
@@ -675,33 +683,46 @@ static void test_client_response(void **state)
     } bad[] = {
         /* wrong, missing, twice, or differently cased accept */
         {"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-         "Sec-WebSocket-Accept: Bz3qJYTGdOe8gUSpLosEdiLKDrk=\r\n\r\n", false, SC_EAUTH},
+         "Sec-WebSocket-Accept: Bz3qJYTGdOe8gUSpLosEdiLKDrk=\r\n\r\n",
+         false, SC_EAUTH},
         {"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", false, SC_EAUTH},
-        {"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
-         RFC_ACCEPT "\r\nSec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n", false, SC_EAUTH},
+        {"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: "
+         "Upgrade\r\nSec-WebSocket-Accept: " RFC_ACCEPT "\r\nSec-WebSocket-Accept: " RFC_ACCEPT
+         "\r\n\r\n",
+         false, SC_EAUTH},
         {"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-         "Sec-WebSocket-Accept: S3PPLMBITXAQ9KYGZZHZRBK+XOO=\r\n\r\n", false, SC_EAUTH},
+         "Sec-WebSocket-Accept: S3PPLMBITXAQ9KYGZZHZRBK+XOO=\r\n\r\n",
+         false, SC_EAUTH},
         /* missing or wrong Upgrade */
         {"HTTP/1.1 101 OK\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n",
          false, SC_EFORMAT},
         {"HTTP/1.1 101 OK\r\nUpgrade: websocket, h2c\r\nConnection: Upgrade\r\n"
-         "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n", false, SC_EFORMAT},
+         "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n",
+         false, SC_EFORMAT},
         /* Connection without upgrade */
         {"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n"
-         "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n", false, SC_EFORMAT},
+         "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n",
+         false, SC_EFORMAT},
         /* extensions we never offered */
-        {"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
-         RFC_ACCEPT "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n", false, SC_EFORMAT},
+        {"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: "
+         "Upgrade\r\nSec-WebSocket-Accept: " RFC_ACCEPT
+         "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+         false, SC_EFORMAT},
         /* a subprotocol not offered, or another one */
-        {"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
-         RFC_ACCEPT "\r\nSec-WebSocket-Protocol: secirc.v1\r\n\r\n", false, SC_EFORMAT},
-        {"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
-         RFC_ACCEPT "\r\nSec-WebSocket-Protocol: chat\r\n\r\n", true, SC_EFORMAT},
+        {"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: "
+         "Upgrade\r\nSec-WebSocket-Accept: " RFC_ACCEPT
+         "\r\nSec-WebSocket-Protocol: secirc.v1\r\n\r\n",
+         false, SC_EFORMAT},
+        {"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: "
+         "Upgrade\r\nSec-WebSocket-Accept: " RFC_ACCEPT "\r\nSec-WebSocket-Protocol: chat\r\n\r\n",
+         true, SC_EFORMAT},
         /* syntax */
-        {"HTTP/1.0 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
-         RFC_ACCEPT "\r\n\r\n", false, SC_EFORMAT},
-        {"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\n Connection: Upgrade\r\nSec-WebSocket-Accept: "
-         RFC_ACCEPT "\r\n\r\n", false, SC_EFORMAT},
+        {"HTTP/1.0 101 OK\r\nUpgrade: websocket\r\nConnection: "
+         "Upgrade\r\nSec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n",
+         false, SC_EFORMAT},
+        {"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\n Connection: "
+         "Upgrade\r\nSec-WebSocket-Accept: " RFC_ACCEPT "\r\n\r\n",
+         false, SC_EFORMAT},
         {"HTTP/1.1 10 OK\r\n\r\n", false, SC_EFORMAT},
         {"HTTP/1.1 1011\r\n\r\n", false, SC_EFORMAT},
         {"ICY 200 OK\r\n\r\n", false, SC_EFORMAT},
@@ -715,9 +736,9 @@ static void test_client_response(void **state)
     }
 
     /* Other statuses come back as the code. */
-    assert_int_equal(client_check("HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n\r\nNot found.",
-                                  false, &rep),
-                     SC_ECONNECT);
+    assert_int_equal(
+        client_check("HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n\r\nNot found.", false, &rep),
+        SC_ECONNECT);
     assert_int_equal(rep.status, 404);
     assert_int_equal(client_check("HTTP/1.0 403 Forbidden\r\n\r\n", false, &rep), SC_ECONNECT);
     assert_int_equal(rep.status, 403);
@@ -728,90 +749,6 @@ static void test_client_response(void **state)
     memset(big + 20, 'a', sizeof big - 20);
     assert_int_equal(sc_ws_client_parse((uint8_t *)big, sizeof big, RFC_ACCEPT, false, &rep),
                      SC_ETOOBIG);
-}
-
-/* ---- HTTP CONNECT ------------------------------------------------------------------- */
-
-static void test_connect_request(void **state)
-{
-    (void)state;
-    char out[1024];
-    size_t n, need;
-
-    assert_int_equal(sc_http_connect_request("relay.example", 443, NULL, NULL, out, sizeof out,
-                                             &need),
-                     0);
-    assert_string_equal(out, "CONNECT relay.example:443 HTTP/1.1\r\n"
-                             "Host: relay.example:443\r\n"
-                             "\r\n");
-    assert_int_equal(sc_http_connect_request("relay.example", 443, NULL, NULL, out, need, &n),
-                     SC_ENOSPACE);
-    /* RFC 7617 section 2's example. */
-    assert_int_equal(sc_http_connect_request("2001:db8::1", 80, "Aladdin", "open sesame", out,
-                                             sizeof out, &n),
-                     0);
-    assert_string_equal(out, "CONNECT [2001:db8::1]:80 HTTP/1.1\r\n"
-                             "Host: [2001:db8::1]:80\r\n"
-                             "Proxy-Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n"
-                             "\r\n");
-    assert_int_equal(n, strlen(out));
-    assert_int_equal(sc_http_connect_request("h", 1, "proxyuser", NULL, out, sizeof out, &n), 0);
-    assert_non_null(strstr(out, "Proxy-Authorization: Basic cHJveHl1c2VyOg==\r\n"));
-
-    char longpw[300];
-    memset(longpw, 'p', sizeof longpw - 1);
-    longpw[sizeof longpw - 1] = 0;
-    assert_int_equal(sc_http_connect_request("h", 1, "a:b", "c", out, sizeof out, &n), SC_EINVAL);
-    assert_int_equal(sc_http_connect_request("h", 1, "a", "c\r\nX: y", out, sizeof out, &n),
-                     SC_EINVAL);
-    assert_int_equal(sc_http_connect_request("h", 1, "a", longpw, out, sizeof out, &n), SC_EINVAL);
-    assert_int_equal(sc_http_connect_request("h", 0, NULL, NULL, out, sizeof out, &n), SC_EINVAL);
-    assert_int_equal(sc_http_connect_request("h/x", 1, NULL, NULL, out, sizeof out, &n),
-                     SC_EINVAL);
-    assert_int_equal(sc_http_connect_request("h", 1, "a", "b", out, 40, &n), SC_ENOSPACE);
-}
-
-static int connect_check(const char *text, struct sc_http_reply *rep)
-{
-    return sc_http_connect_parse((const uint8_t *)text, strlen(text), rep);
-}
-
-static void test_connect_parse(void **state)
-{
-    (void)state;
-    struct sc_http_reply rep;
-    static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-
-    /* The destination's first bytes in the same read are not consumed. */
-    assert_int_equal(connect_check("HTTP/1.1 200 Connection established\r\n\r\nSSH-2.0-x", &rep),
-                     1);
-    assert_int_equal(rep.head_len, strlen(ok));
-    assert_int_equal(rep.status, 200);
-    for (size_t i = 0; i < strlen(ok); i++)
-        assert_int_equal(sc_http_connect_parse((const uint8_t *)ok, i, &rep), 0);
-    assert_int_equal(connect_check("HTTP/1.0 200 OK\r\nProxy-Agent: p\r\n\r\n", &rep), 1);
-
-    assert_int_equal(connect_check("HTTP/1.1 407 Proxy Authentication Required\r\n"
-                                   "Proxy-Authenticate: Basic realm=\"p\"\r\n\r\n",
-                                   &rep),
-                     SC_EAUTH);
-    assert_int_equal(rep.status, 407);
-    assert_int_equal(connect_check("HTTP/1.1 502 Bad Gateway\r\n\r\n", &rep), SC_ECONNECT);
-    assert_int_equal(rep.status, 502);
-    assert_int_equal(connect_check("HTTP/1.1 403 Forbidden\r\n\r\n", &rep), SC_ECONNECT);
-    assert_int_equal(rep.status, 403);
-
-    assert_int_equal(connect_check("HTTP/1.1 200 OK\r\n folded\r\n\r\n", &rep), SC_EFORMAT);
-    assert_int_equal(connect_check("HTTP/1.1 200 OK\nX: y\n\n", &rep), SC_EFORMAT);
-    assert_int_equal(connect_check("HTTP/2 200\r\n\r\n", &rep), SC_EFORMAT);
-    assert_int_equal(connect_check("HTTP/1.1 2000 OK\r\n\r\n", &rep), SC_EFORMAT);
-    assert_int_equal(connect_check("HTTP/1.1 600 Odd\r\n\r\n", &rep), SC_EFORMAT);
-    assert_int_equal(connect_check("HTTP/1.1 200 O\x01K\r\n\r\n", &rep), SC_EFORMAT);
-
-    static char big[SC_HTTP_HEAD_MAX_BYTES + 1];
-    memcpy(big, "HTTP/1.1 200 OK\r\nX: ", 20);
-    memset(big + 20, 'a', sizeof big - 20);
-    assert_int_equal(sc_http_connect_parse((uint8_t *)big, sizeof big, &rep), SC_ETOOBIG);
 }
 
 int main(void)
@@ -834,8 +771,6 @@ int main(void)
         cmocka_unit_test(test_client_request),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_client_response),
-        cmocka_unit_test(test_connect_request),
-        cmocka_unit_test(test_connect_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
