@@ -89,9 +89,12 @@ struct sc_ws_request {
  * but SWITCH, closes), SC_EINVAL for a bad config, SC_ECRYPTO if SHA-1 fails.
  * A head over SC_HTTP_HEAD_MAX_BYTES is TOO_LARGE: we answer 431 (RFC 6585)
  * rather than a bare 400, so a client sees which limit it hit.
- * Order of checks: syntax (400), method (405), path (404; a plain GET of "/"
- * gets the page), plain GET (200), upgrade fields (400), version (426),
- * Origin (403). Sec-WebSocket-Extensions are never an error: we decline
+ * Order of checks: message syntax, a duplicate Host / Sec-WebSocket-Key /
+ * Sec-WebSocket-Version / Origin, or a body (400); method (405); HTTP/1.1,
+ * origin-form target, one non-empty Host (400); path (404; a plain GET of
+ * "/" gets the page); plain GET, i.e. no Upgrade: websocket and no
+ * Sec-WebSocket-Key/-Version (200); Upgrade, Connection, key (400);
+ * version (426); Origin (403). Sec-WebSocket-Extensions are never an error: we decline
  * them by not answering them (RFC 6455 9.1). */
 int sc_ws_server_parse(const uint8_t *buf, size_t len, const struct sc_ws_server_config *cfg,
                        struct sc_ws_request *req) SC_MUST_CHECK;
