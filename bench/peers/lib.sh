@@ -2,6 +2,7 @@
 # directory inside the repository, free 127.0.0.1 ports, servers started in
 # the script's process group and stopped by PID on exit, waits with deadlines.
 # Never installs anything (scripts/deps does) and never binds beyond 127.0.0.1.
+# shellcheck shell=bash
 
 PEERS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PEER_PIDS=()
