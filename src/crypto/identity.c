@@ -288,15 +288,15 @@ static int read_upto(int fd, uint8_t *buf, size_t cap, size_t *got)
 /* open() adds O_NONBLOCK to the flags the format asks for, so that a FIFO at
  * `path` is refused by the fstat() check instead of blocking the caller; it
  * changes nothing for a regular file. */
-/* "name (uid N)", or "uid N" for a user without a passwd entry. */
+/* The user's name, or its number when it has no passwd entry. */
 static void user_name(uid_t uid, char *out, size_t outlen)
 {
     struct passwd pw, *found = NULL;
     char buf[1024];
     if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found)
-        snprintf(out, outlen, "%s (uid %u)", found->pw_name, (unsigned)uid);
+        snprintf(out, outlen, "%s", found->pw_name);
     else
-        snprintf(out, outlen, "uid %u", (unsigned)uid);
+        snprintf(out, outlen, "%u", (unsigned)uid);
 }
 
 int sc_identity_load(const char *path, struct sc_identity **out, char *why, size_t whylen)
@@ -342,9 +342,9 @@ int sc_identity_load(const char *path, struct sc_identity **out, char *why, size
         user_name(st.st_uid, owner, sizeof owner);
         user_name(geteuid(), me, sizeof me);
         set_why(why, whylen,
-                "key file %s is owned by user %s, not by %s who runs this program; "
-                "run: chown %s %s",
-                path, owner, me, me, path);
+                "key file %s is owned by user %s (uid %u), not by %s (uid %u) who runs this "
+                "program; run: chown %s %s",
+                path, owner, (unsigned)st.st_uid, me, (unsigned)geteuid(), me, path);
         close(fd);
         return SC_EPERM;
     }

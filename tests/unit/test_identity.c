@@ -313,6 +313,33 @@ static void test_load_refuses_group_other_modes(void **state)
     }
 }
 
+/* A key file owned by another user is refused, like ssh does, naming both
+ * users; changing the owner needs root (CI runs as root), so otherwise the
+ * test says it is skipped. */
+static void test_load_refuses_other_owner(void **state)
+{
+    (void)state;
+    uint8_t img[SC_KEYFILE_BYTES];
+    rfc8032_image(img);
+    char path[256];
+    path_in(path, sizeof path, "owner.key");
+    write_file(path, img, sizeof img, 0600);
+    if (geteuid() != 0) {
+        skip();
+        return;
+    }
+    assert_int_equal(chown(path, 65534, 65534), 0); /* nobody */
+    expect_load_fails(path, SC_EPERM, "is owned by user nobody (uid 65534)");
+    expect_load_fails(path, SC_EPERM, "not by root (uid 0)");
+    char hint[300];
+    snprintf(hint, sizeof hint, "run: chown root %s", path);
+    expect_load_fails(path, SC_EPERM, hint);
+    assert_int_equal(chown(path, 0, 0), 0);
+    struct sc_identity *id = NULL;
+    assert_int_equal(sc_identity_load(path, &id, NULL, 0), 0);
+    sc_identity_free(id);
+}
+
 static void test_load_refuses_non_regular(void **state)
 {
     (void)state;
@@ -732,6 +759,7 @@ int main(void)
         cmocka_unit_test(test_save_mode_0600_with_umask_0),
         cmocka_unit_test(test_load_refuses_group_other_modes),
         cmocka_unit_test(test_load_refuses_non_regular),
+        cmocka_unit_test(test_load_refuses_other_owner),
         cmocka_unit_test(test_truncated_every_length),
         cmocka_unit_test(test_too_long),
         cmocka_unit_test(test_version),

@@ -19,6 +19,9 @@
 struct side {
     struct sc_link *link;
     bool up, closed, by_peer;
+    bool any_len;  /* messages of any size: count them, check only the size sum */
+    uint64_t bytes;
+    unsigned closed_calls, rtt_samples;
     enum sc_reason reason;
     enum sc_reason verdict; /* responder policy answer */
     uint64_t received;
@@ -44,6 +47,11 @@ static void on_message(struct sc_link *link, const struct sc_relay_message *m, v
 {
     (void)link;
     struct side *s = arg;
+    if (s->any_len) {
+        s->received++;
+        s->bytes += m->len;
+        return;
+    }
     uint64_t seq = 0;
     memcpy(&seq, m->id, sizeof seq);
     if (seq != s->next_seq || m->len != (size_t)(seq % 300))
@@ -69,13 +77,27 @@ static void on_closed(struct sc_link *link, enum sc_reason reason, bool by_peer,
     struct side *s = arg;
     sc_link_get_stats(link, &s->final);
     s->closed = true;
+    s->closed_calls++;
     s->reason = reason;
     s->by_peer = by_peer;
     s->link = NULL;
 }
 
-static const struct sc_link_callbacks callbacks = {
-    .on_authenticated = on_up, .on_message = on_message, .policy = policy, .on_closed = on_closed};
+static void on_rtt(struct sc_link *link, uint32_t rtt_us, void *arg)
+{
+    (void)link;
+    (void)rtt_us;
+    ((struct side *)arg)->rtt_samples++;
+}
+
+static const struct sc_link_callbacks callbacks = {.on_authenticated = on_up,
+                                                   .on_message = on_message,
+                                                   .on_rtt = on_rtt,
+                                                   .policy = policy,
+                                                   .on_closed = on_closed};
+
+/* Expiry of the initiator's link key, seconds from now (start()). */
+static int64_t g_initiator_key_s = 3600;
 
 /* Runs the loop until cond holds or a 5 s deadline passes. */
 static bool run_until(struct pair *p, bool (*cond)(struct pair *))
@@ -97,7 +119,8 @@ static void start(struct pair *p, void (*tweak)(struct sc_link_config *, bool in
     assert_non_null(p->base);
     assert_int_equal(sc_identity_generate(&p->id_i), 0);
     assert_int_equal(sc_identity_generate(&p->id_r), 0);
-    assert_int_equal(sc_link_key_generate(p->id_i, sc_unix_s() + 3600, &p->key_i), 0);
+    assert_int_equal(
+        sc_link_key_generate(p->id_i, (uint64_t)((int64_t)sc_unix_s() + g_initiator_key_s), &p->key_i), 0);
     assert_int_equal(sc_link_key_generate(p->id_r, sc_unix_s() + 3600, &p->key_r), 0);
     struct bufferevent *ends[2];
     assert_int_equal(bufferevent_pair_new(p->base, BEV_OPT_CLOSE_ON_FREE, ends), 0);
@@ -239,7 +262,8 @@ static void test_rekey_every_frame(void **state)
     assert_int_equal(p.res.received, 3000);
     assert_true(p.res.order_ok);
     assert_true(p.ini.final.rekeys_sent >= 1000);
-    /* the last frame carries CLOSE and REKEY: the receiver ends at CLOSE */
+    /* a frame with CLOSE never carries REKEY: at most one rekey is left
+     * unreceived, the one of a frame in flight when the receiver closed */
     assert_true(p.res.final.rekeys_received + 1 >= p.ini.final.rekeys_sent);
     finish(&p);
 }
@@ -289,6 +313,142 @@ static void test_probe_silence(void **state)
     finish(&p);
 }
 
+static bool ini_closed(struct pair *p) { return p->ini.closed; }
+
+static void big_messages(struct sc_link_config *c, bool initiator)
+{
+    (void)c;
+    (void)initiator;
+}
+
+/* sc_link_send takes every size up to the largest payload both sides
+ * announce, at the exact boundary, and such messages arrive whole, mixed
+ * with small ones, PINGs and a CLOSE. */
+static void test_max_message_boundary(void **state)
+{
+    (void)state;
+    static uint8_t big[SC_MESSAGE_PAYLOAD_MAX_BYTES + 1];
+    uint8_t id[SC_MESSAGE_ID_BYTES] = {1};
+    struct pair p;
+    start(&p, big_messages);
+    p.res.any_len = true;
+    assert_true(run_until(&p, both_up));
+    uint64_t want = 0;
+    for (int round = 0; round < 50; round++) {
+        size_t sizes[] = {SC_MESSAGE_PAYLOAD_MAX_BYTES, 65434, 1, SC_MESSAGE_PAYLOAD_MAX_BYTES - 1};
+        for (size_t i = 0; i < 4; i++) {
+            int err = sc_link_send(p.ini.link, id, 1, 0, big, sizes[i]);
+            if (err == SC_EAGAIN) { /* queue full: let it drain */
+                event_base_loop(p.base, EVLOOP_NONBLOCK);
+                err = sc_link_send(p.ini.link, id, 1, 0, big, sizes[i]);
+            }
+            if (err == 0)
+                want += sizes[i];
+            assert_true(err == 0 || err == SC_EAGAIN);
+        }
+        assert_int_equal(sc_link_ping(p.ini.link), 0);
+        event_base_loop(p.base, EVLOOP_NONBLOCK);
+    }
+    assert_int_equal(sc_link_send(p.ini.link, id, 1, 0, big, SC_MESSAGE_PAYLOAD_MAX_BYTES + 1),
+                     SC_ETOOBIG);
+    assert_int_equal(sc_link_send(p.ini.link, id, 0, 0, big, 10), SC_EINVAL); /* hop limit 0 */
+    sc_link_close(p.ini.link, SC_REASON_LOCAL_CLOSE);
+    assert_true(run_until(&p, both_closed));
+    assert_int_equal(p.res.reason, SC_REASON_LOCAL_CLOSE);
+    assert_int_equal(p.res.bytes, want);
+    assert_int_equal(p.ini.final.messages_unsent, 0);
+    finish(&p);
+}
+
+static void responder_takes_1000(struct sc_link_config *c, bool initiator)
+{
+    if (!initiator)
+        c->max_message_bytes = 1000;
+}
+
+/* The smaller of the two announced limits, exactly. */
+static void test_peer_limit_boundary(void **state)
+{
+    (void)state;
+    uint8_t id[SC_MESSAGE_ID_BYTES] = {1}, big[1001] = {0};
+    struct pair p;
+    start(&p, responder_takes_1000);
+    p.res.any_len = p.ini.any_len = true;
+    assert_true(run_until(&p, both_up));
+    assert_int_equal(sc_link_accept_info(p.ini.link)->max_message_bytes, 1000);
+    assert_int_equal(sc_link_send(p.ini.link, id, 1, 0, big, 1000), 0);
+    assert_int_equal(sc_link_send(p.ini.link, id, 1, 0, big, 1001), SC_ETOOBIG);
+    /* Both directions use the smaller limit, whoever announced it. */
+    assert_int_equal(sc_link_send(p.res.link, id, 1, 0, big, 1001), SC_ETOOBIG);
+    assert_int_equal(sc_link_send(p.res.link, id, 1, 0, big, 1000), 0);
+    sc_link_close(p.ini.link, SC_REASON_LOCAL_CLOSE);
+    assert_true(run_until(&p, both_closed));
+    assert_int_equal(p.res.bytes, 1000);
+    finish(&p);
+}
+
+/* A link whose peer's certificate expires while it is up is closed with
+ * cert_expired (the initiator's key is valid for one more second, counting
+ * the allowed clock skew). */
+static void test_cert_expires_while_up(void **state)
+{
+    (void)state;
+    struct pair p;
+    g_initiator_key_s = 1 - (int64_t)SC_CERT_CLOCK_SKEW_S;
+    start(&p, NULL);
+    g_initiator_key_s = 3600;
+    assert_true(run_until(&p, both_up));
+    assert_true(run_until(&p, both_closed));
+    assert_int_equal(p.res.reason, SC_REASON_CERT_EXPIRED);
+    assert_false(p.res.by_peer);
+    assert_int_equal(p.ini.reason, SC_REASON_CERT_EXPIRED);
+    assert_true(p.ini.by_peer);
+    finish(&p);
+}
+
+/* sc_link_free on a link that is up reports it once, at once. */
+static void test_free_reports_once(void **state)
+{
+    (void)state;
+    struct pair p;
+    start(&p, NULL);
+    assert_true(run_until(&p, both_up));
+    struct sc_link *l = p.ini.link;
+    sc_link_free(l);
+    assert_int_equal(p.ini.closed_calls, 1);
+    assert_int_equal(p.ini.reason, SC_REASON_LOCAL_CLOSE);
+    /* A link that is already closing is reported once as well. */
+    sc_link_close(p.res.link, SC_REASON_SHUTDOWN);
+    assert_false(p.res.closed);
+    sc_link_free(p.res.link);
+    assert_int_equal(p.res.closed_calls, 1);
+    assert_int_equal(p.res.reason, SC_REASON_SHUTDOWN);
+    assert_int_equal(p.ini.closed_calls, 1);
+    finish(&p);
+}
+
+static void responder_beats_fast(struct sc_link_config *c, bool initiator)
+{
+    c->heartbeat_interval_ms = initiator ? 30000 : 50;
+}
+
+static bool ini_has_rtt(struct pair *p) { return p->ini.rtt_samples >= 3; }
+
+/* The initiator honours the responder's shorter heartbeat from ACCEPT. */
+static void test_heartbeat_from_accept(void **state)
+{
+    (void)state;
+    struct pair p;
+    start(&p, responder_beats_fast);
+    assert_true(run_until(&p, both_up));
+    assert_int_equal(sc_link_accept_info(p.ini.link)->heartbeat_interval_ms, 50);
+    assert_true(run_until(&p, ini_has_rtt));
+    sc_link_close(p.ini.link, SC_REASON_LOCAL_CLOSE);
+    assert_true(run_until(&p, both_closed));
+    assert_true(run_until(&p, ini_closed));
+    finish(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +458,11 @@ int main(void)
         cmocka_unit_test(test_rekey_every_frame),
         cmocka_unit_test(test_identity_mismatch),
         cmocka_unit_test(test_probe_silence),
+        cmocka_unit_test(test_max_message_boundary),
+        cmocka_unit_test(test_peer_limit_boundary),
+        cmocka_unit_test(test_cert_expires_while_up),
+        cmocka_unit_test(test_free_reports_once),
+        cmocka_unit_test(test_heartbeat_from_accept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
