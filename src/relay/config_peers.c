@@ -206,8 +206,8 @@ int sc_cfg_listeners(struct sc_cfg_ctx *c, const struct sc_yaml_node *list)
     struct sc_relay_config *cfg = c->cfg;
     const struct sc_relay_config_manager *m = &cfg->manager;
     char buf[96];
-    if (list == NULL) {
-        /* no listen: section — loopback listeners for the enabled transports */
+    if (list == NULL || sc_yaml_is_null(list)) {
+        /* no listen: list — loopback listeners for the enabled transports */
         cfg->listeners = sc_cfg_arena_alloc(c->arena, 2 * sizeof *cfg->listeners);
         if (cfg->listeners == NULL)
             return sc_cfg_fail(c->e, SC_ENOMEM, 1, 1, "out of memory");
@@ -236,8 +236,6 @@ int sc_cfg_listeners(struct sc_cfg_ctx *c, const struct sc_yaml_node *list)
         }
         return rc;
     }
-    if (sc_yaml_is_null(list))
-        return 0;
     if (list->kind != SC_YAML_LIST)
         return sc_cfg_fail_at(c, list, "listen must be a list of listeners, found %s",
                               sc_cfg_found(list, buf, sizeof buf));

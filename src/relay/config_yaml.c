@@ -155,6 +155,25 @@ static bool tab_in_indent(const char *text, size_t len, size_t line, struct sc_c
     return false;
 }
 
+/* If the character at (0-based) line:column is a tab, reports it there. */
+static bool tab_at(const char *text, size_t len, size_t line, size_t column, struct sc_cfg_err *e)
+{
+    size_t off = line_start(text, len, line), chars = 0;
+    while (off < len && text[off] != '\n') {
+        if (((unsigned char)text[off] & 0xc0) != 0x80) {
+            if (chars == column)
+                break;
+            chars++;
+        }
+        off++;
+    }
+    if (off >= len || text[off] != '\t' || chars != column)
+        return false;
+    sc_cfg_fail(e, SC_EFORMAT, (uint32_t)line + 1, (uint32_t)column + 1,
+                "tabs are not allowed for indentation; indent with spaces");
+    return true;
+}
+
 static int parser_error(const yaml_parser_t *p, const char *text, size_t len, struct sc_cfg_err *e)
 {
     if (p->error == YAML_MEMORY_ERROR)
@@ -171,9 +190,11 @@ static int parser_error(const yaml_parser_t *p, const char *text, size_t len, st
     }
     size_t pline = p->problem_mark.line;
     /* libyaml's message for a tab in indentation is "found character that
-     * cannot start any token"; say what is wrong instead. The tab may sit on
-     * the line of the problem or, for a parser error, on the one before. */
-    if (tab_in_indent(text, len, pline, e))
+     * cannot start any token"; say what is wrong instead. The tab may sit in
+     * the indentation of the problem's line, at the problem itself (after
+     * "- "), or, for a parser error, in the indentation of the line before. */
+    if (tab_in_indent(text, len, pline, e) ||
+        tab_at(text, len, pline, p->problem_mark.column, e))
         return SC_EFORMAT;
     if (p->error == YAML_PARSER_ERROR && pline > 0 && tab_in_indent(text, len, pline - 1, e))
         return SC_EFORMAT;

@@ -415,6 +415,12 @@ static void test_listeners(void **state)
     cfg = parse_ok("listen: []\n");
     assert_int_equal(cfg->n_listeners, 0);
     sc_relay_config_free(cfg);
+
+    /* an empty listen: keeps the default, like any empty section */
+    cfg = parse_ok("listen:\n");
+    assert_int_equal(cfg->n_listeners, 1);
+    assert_string_equal(cfg->listeners[0].address, "127.0.0.1");
+    sc_relay_config_free(cfg);
 }
 
 #define ID1 "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29"
@@ -665,6 +671,8 @@ static const struct bad bad_configs[] = {
      "t.yaml:2:1: tabs are not allowed for indentation; indent with spaces"},
     {"connection_manager:\n  max_connections: 10\n  \tmin_connections: 3\n",
      "t.yaml:3:3: tabs are not allowed for indentation; indent with spaces"},
+    {"listen:\n  -\taddress: 127.0.0.1\n",
+     "t.yaml:2:4: tabs are not allowed for indentation; indent with spaces"},
     {"", "t.yaml:1:1: the configuration is empty"},
     {"# nothing here\n\n   \n", "t.yaml:1:1: the configuration is empty"},
     {"---\n", "t.yaml:1:1: the configuration is empty"},
