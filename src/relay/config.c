@@ -103,16 +103,22 @@ static int read_config(const char *path, char **text, size_t *len, struct sc_cfg
     *text = NULL;
     *len = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
-        return sc_cfg_fail(e, errno == ENOENT ? SC_ENOENT : SC_EIO, 1, 1, "cannot read: %s",
-                           strerror(errno));
+    if (fd < 0) {
+        int err = errno;
+        return sc_cfg_fail(e, err == ENOENT ? SC_ENOENT : SC_EIO, 1, 1, "cannot read: %s",
+                           strerror(err));
+    }
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int err = S_ISDIR(st.st_mode) ? EISDIR : errno;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
         close(fd);
-        if (err == 0 || err == EAGAIN)
-            return sc_cfg_fail(e, SC_EIO, 1, 1, "cannot read: not a regular file");
         return sc_cfg_fail(e, SC_EIO, 1, 1, "cannot read: %s", strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        if (S_ISDIR(st.st_mode))
+            return sc_cfg_fail(e, SC_EIO, 1, 1, "cannot read: %s", strerror(EISDIR));
+        return sc_cfg_fail(e, SC_EIO, 1, 1, "cannot read: not a regular file");
     }
     if (st.st_size > (off_t)SC_RELAY_CONFIG_MAX_BYTES) {
         close(fd);

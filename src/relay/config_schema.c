@@ -127,8 +127,10 @@ int sc_cfg_want_uint(struct sc_cfg_ctx *c, const char *name, const struct sc_yam
             return sc_cfg_fail_at(c, v, "%s must be an integer, found %s", name,
                                   sc_cfg_found(v, buf, sizeof buf));
     if (s[i] == '0' && v->len - i > 1)
-        return sc_cfg_fail_at(c, v, "%s: leading zeros are ambiguous in YAML (octal); write %s",
-                              name, "the number without them");
+        return sc_cfg_fail_at(c, v,
+                              "%s: leading zeros are ambiguous in YAML (octal); write the number "
+                              "without them",
+                              name);
     uint64_t u = 0;
     bool overflow = false;
     for (size_t j = i; j < v->len; j++) {

@@ -193,8 +193,7 @@ static int parser_error(const yaml_parser_t *p, const char *text, size_t len, st
      * cannot start any token"; say what is wrong instead. The tab may sit in
      * the indentation of the problem's line, at the problem itself (after
      * "- "), or, for a parser error, in the indentation of the line before. */
-    if (tab_in_indent(text, len, pline, e) ||
-        tab_at(text, len, pline, p->problem_mark.column, e))
+    if (tab_in_indent(text, len, pline, e) || tab_at(text, len, pline, p->problem_mark.column, e))
         return SC_EFORMAT;
     if (p->error == YAML_PARSER_ERROR && pline > 0 && tab_in_indent(text, len, pline - 1, e))
         return SC_EFORMAT;

@@ -167,6 +167,30 @@ def run_checks(c, secircd, tmp):
     c.check("a key file that is a directory is refused", r.returncode == 2 and
             r.stderr == f"{cfg}:2:13: key file {key} is not a regular file\n", repr(r.stderr))
 
+    # the other file checks, each at the value that names the file
+    real = os.path.realpath(tmp.path)
+    os.mkdir(tmp.join("certdir"))
+    write(tmp.join("onion.key"), "x", mode=0o640)
+    for name, text, want in [
+        ("data_dir missing", "identity:\n  data_dir: state\n",
+         f"2:13: data_dir {real}/state does not exist"),
+        ("ca_file missing with verify: ca", "tls:\n  verify: ca\n  ca_file: ca.pem\n",
+         f"3:12: ca_file {real}/ca.pem: cannot read: No such file or directory"),
+        ("TLS certificate that is a directory",
+         "connection_manager:\n  ssl_enabled: true\n  ssl_cert_path: certdir\n",
+         f"3:18: ssl_cert_path {real}/certdir is not a regular file"),
+        ("onion key readable by others", "tor:\n  control_port: 9051\n",
+         f"1:1: onion_key_file {real}/onion.key is accessible by group/others (mode 0640); "
+         f"run: chmod 600 {real}/onion.key"),
+        ("control socket directory missing", "control:\n  socket: run/ctl.sock\n",
+         f"2:11: directory {real}/run of control.socket does not exist"),
+    ]:
+        path = tmp.join("files.yaml")
+        write(path, text)
+        r = check_config(secircd, path, tmp.path)
+        c.check(f"{name}: exit 2 with '{want}'", r.returncode == 2 and
+                r.stderr == f"{path}:{want}\n", repr(r.stderr))
+
     # the example passes, from any working directory, and stays untouched
     example = os.path.join(ROOT, "examples", "relay.yaml")
     before = sorted(os.listdir(os.path.dirname(example)))
