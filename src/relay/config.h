@@ -1,9 +1,8 @@
-/* relay/config.h — the relay daemon's configuration (YAML, docs/CONFIG.md),
- * parsed, validated and resolved into one plain struct: defaults applied,
- * relative paths made absolute, per-listener and per-relay overrides settled.
- * Every error is one line, "FILE:LINE:COL: what is wrong" (1-based). Parsing
- * never touches the file system; only _load and _check_files do, and they
- * never create or change a file. */
+/* relay/config.h — the relay daemon's YAML configuration (docs/CONFIG.md)
+ * parsed, validated and resolved into one plain struct (defaults applied,
+ * paths absolute, overrides settled). Errors are one line, "FILE:LINE:COL:
+ * what is wrong". Parsing never touches the file system; _load and
+ * _check_files only read it, never create or change a file. */
 #ifndef SC_RELAY_CONFIG_H
 #define SC_RELAY_CONFIG_H
 
