@@ -37,7 +37,8 @@
     XX(EACCES, -28, "permission denied")                                   \
     XX(EPIPE, -29, "broken pipe")                                          \
     XX(EADDRNOTAVAIL, -30, "address not available")                        \
-    XX(ESYS, -31, "system error")
+    XX(ESYS, -31, "system error")                                          \
+    XX(ENOSPC, -32, "no space left on device")
 
 enum sc_error {
     SC_OK = 0,

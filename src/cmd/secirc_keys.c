@@ -147,18 +147,15 @@ int sc_cli_keygen(int argc, char **argv)
         fprintf(stderr, "secirc: cannot create an identity: %s\n", sc_strerror(rc));
         return 1;
     }
-    errno = 0;
     rc = sc_identity_save(id, path);
     if (rc != 0) {
-        int e = errno;
         if (rc == SC_EEXIST)
             fprintf(stderr,
                     "secirc: %s: file already exists; refusing to overwrite it "
                     "(choose another path, or remove the old key first)\n",
                     path);
         else
-            fprintf(stderr, "secirc: %s: cannot create the key file: %s\n", path,
-                    (rc == SC_EIO || rc == SC_ENOENT) && e != 0 ? strerror(e) : sc_strerror(rc));
+            fprintf(stderr, "secirc: %s: cannot create the key file: %s\n", path, sc_strerror(rc));
         sc_identity_free(id);
         return 1;
     }

@@ -232,7 +232,7 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* On SC_EIO errno still holds the cause, for the caller's message. */
+/* Failures keep their cause in the code (sc_translate_sys_error). */
 int sc_identity_save(const struct sc_identity *id, const char *path)
 {
     if (id == NULL || path == NULL || path[0] == '\0')
@@ -241,30 +241,19 @@ int sc_identity_save(const struct sc_identity *id, const char *path)
         return SC_ECRYPTO;
     /* O_EXCL also fails on any symlink at `path`, dangling or not. */
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        if (errno == EEXIST)
-            return SC_EEXIST;
-        if (errno == ENOENT || errno == ENOTDIR)
-            return SC_ENOENT;
-        return SC_EIO;
-    }
+    if (fd < 0)
+        return errno == ENOTDIR ? SC_ENOENT : sc_translate_sys_error(errno);
     uint8_t image[SC_KEYFILE_BYTES];
     keyfile_image(id, image);
     int rc = 0;
     /* The umask may only remove bits, but make the mode explicit anyway. */
     if (fchmod(fd, 0600) != 0 || write_all(fd, image, sizeof image) != 0 || fsync(fd) != 0)
-        rc = SC_EIO;
+        rc = sc_translate_sys_error(errno);
     sodium_memzero(image, sizeof image);
-    int saved = errno;
-    if (close(fd) != 0 && rc == 0) {
-        rc = SC_EIO;
-        saved = errno;
-    }
-    if (rc != 0) {
-        /* We created the file (O_EXCL); do not leave a partial key behind. */
-        unlink(path);
-        errno = saved;
-    }
+    if (close(fd) != 0 && rc == 0)
+        rc = sc_translate_sys_error(errno);
+    if (rc != 0)
+        unlink(path); /* we created it (O_EXCL): leave no partial key behind */
     return rc;
 }
 

@@ -1,13 +1,16 @@
 /* link/handshake.c — the link handshake over the Noise engine: fixed-size
  * XX messages, mac1 on message 1, identity + link-key certificate payloads,
- * version agreement. Pure: no I/O, no clock, no logging; it must never
- * accept a peer whose certificate does not bind its Noise static key. */
+ * version agreement. Pure: no I/O and no clock (the caller passes times);
+ * only debug lines for state changes. It must never accept a peer whose
+ * certificate does not bind its Noise static key. */
 #include "link/handshake.h"
 
 #include <sodium.h>
 #include <string.h>
 
 #include "util/bytes.h"
+#include "util/check.h"
+#include "util/log.h"
 
 void sc_hs_mac1(const uint8_t relay_id[SC_RELAY_ID_BYTES], uint64_t epoch, const uint8_t *msg,
                 size_t len, uint8_t out[SC_HS_MAC1_BYTES])
@@ -25,10 +28,58 @@ void sc_hs_mac1(const uint8_t relay_id[SC_RELAY_ID_BYTES], uint64_t epoch, const
     sodium_memzero(key, sizeof key);
 }
 
+static const char *const state_names[] = {
+    [SC_HS_START] = "start",         [SC_HS_SENT_MSG1] = "sent_msg1", [SC_HS_GOT_MSG2] = "got_msg2",
+    [SC_HS_SENT_MSG3] = "sent_msg3", [SC_HS_GOT_MSG1] = "got_msg1",   [SC_HS_SENT_MSG2] = "sent_msg2",
+    [SC_HS_GOT_MSG3] = "got_msg3",   [SC_HS_DONE] = "done",           [SC_HS_FAILED] = "failed",
+};
+
+const char *sc_hs_state_name(enum sc_hs_state s)
+{
+    return (unsigned)s < sizeof state_names / sizeof state_names[0] ? state_names[s] : "?";
+}
+
+/* The transitions of handshake.h: each step moves one forward, any to FAILED. */
+static bool transition_allowed(enum sc_hs_state from, enum sc_hs_state to)
+{
+    if (to == SC_HS_FAILED)
+        return from != SC_HS_DONE;
+    switch (from) {
+    case SC_HS_START:
+        return to == SC_HS_SENT_MSG1 || to == SC_HS_GOT_MSG1;
+    case SC_HS_SENT_MSG1:
+        return to == SC_HS_GOT_MSG2;
+    case SC_HS_GOT_MSG2:
+        return to == SC_HS_SENT_MSG3;
+    case SC_HS_SENT_MSG3:
+        return to == SC_HS_DONE;
+    case SC_HS_GOT_MSG1:
+        return to == SC_HS_SENT_MSG2;
+    case SC_HS_SENT_MSG2:
+        return to == SC_HS_GOT_MSG3;
+    case SC_HS_GOT_MSG3:
+        return to == SC_HS_DONE;
+    default:
+        return false;
+    }
+}
+
+static void set_state(struct sc_handshake *hs, enum sc_hs_state next)
+{
+    SC_CHECK(transition_allowed(hs->state, next), "illegal handshake transition %s -> %s",
+             sc_hs_state_name(hs->state), sc_hs_state_name(next));
+    if (sc_log_enabled(SC_LOG_DEBUG))
+        sc_log(SC_LOG_DEBUG, "handshake.state", "role=%s from=%s to=%s",
+               hs->initiator ? "initiator" : "responder", sc_hs_state_name(hs->state),
+               sc_hs_state_name(next));
+    hs->state = next;
+}
+
 /* Moves to FAILED with `reason` and returns `err`. */
 static int fail(struct sc_handshake *hs, enum sc_reason reason, int err)
 {
-    hs->state = SC_HS_FAILED;
+    if (hs->state != SC_HS_FAILED)
+        set_state(hs, SC_HS_FAILED);
     hs->reason = reason;
     sc_noise_handshake_clear(&hs->noise);
     return err;
@@ -138,7 +189,7 @@ int sc_hs_write_msg1(struct sc_handshake *hs, uint8_t out[SC_HS_MSG1_BYTES])
     static const uint8_t unknown_id[SC_RELAY_ID_BYTES];
     sc_hs_mac1(hs->has_expected_id ? hs->expected_id : unknown_id,
                hs->now_unix / SC_MAC1_EPOCH_S, out, 32, out + 32);
-    hs->state = SC_HS_SENT_MSG1;
+    set_state(hs, SC_HS_SENT_MSG1);
     return 0;
 }
 
@@ -169,7 +220,7 @@ int sc_hs_read_msg1(struct sc_handshake *hs, const uint8_t in[SC_HS_MSG1_BYTES])
     int err = sc_noise_read_message(&hs->noise, in, 32, NULL, 0, &n); /* -> e */
     if (err || n != 0)
         return noise_fail(hs, err ? err : SC_EFORMAT);
-    hs->state = SC_HS_GOT_MSG1;
+    set_state(hs, SC_HS_GOT_MSG1);
     return 0;
 }
 
@@ -183,7 +234,7 @@ int sc_hs_write_msg2(struct sc_handshake *hs, uint8_t out[SC_HS_MSG2_BYTES])
     int err = sc_noise_write_message(&hs->noise, payload, sizeof payload, out, SC_HS_MSG2_BYTES, &n);
     if (err || n != SC_HS_MSG2_BYTES)
         return fail(hs, SC_REASON_HANDSHAKE_FAILED, err ? err : SC_ECRYPTO);
-    hs->state = SC_HS_SENT_MSG2;
+    set_state(hs, SC_HS_SENT_MSG2);
     return 0;
 }
 
@@ -199,7 +250,7 @@ int sc_hs_read_msg2(struct sc_handshake *hs, const uint8_t in[SC_HS_MSG2_BYTES],
     err = check_payload(hs, payload, now_unix);
     if (err)
         return err;
-    hs->state = SC_HS_GOT_MSG2;
+    set_state(hs, SC_HS_GOT_MSG2);
     return 0;
 }
 
@@ -213,7 +264,7 @@ int sc_hs_write_msg3(struct sc_handshake *hs, uint8_t out[SC_HS_MSG3_BYTES])
     int err = sc_noise_write_message(&hs->noise, payload, sizeof payload, out, SC_HS_MSG3_BYTES, &n);
     if (err || n != SC_HS_MSG3_BYTES)
         return fail(hs, SC_REASON_HANDSHAKE_FAILED, err ? err : SC_ECRYPTO);
-    hs->state = SC_HS_SENT_MSG3;
+    set_state(hs, SC_HS_SENT_MSG3);
     return 0;
 }
 
@@ -229,7 +280,7 @@ int sc_hs_read_msg3(struct sc_handshake *hs, const uint8_t in[SC_HS_MSG3_BYTES],
     err = check_payload(hs, payload, now_unix);
     if (err)
         return err;
-    hs->state = SC_HS_GOT_MSG3;
+    set_state(hs, SC_HS_GOT_MSG3);
     return 0;
 }
 
@@ -243,7 +294,7 @@ int sc_hs_finish(struct sc_handshake *hs, struct sc_noise_cipher *send,
     if (err)
         return fail(hs, SC_REASON_HANDSHAKE_FAILED, err);
     sc_noise_handshake_clear(&hs->noise);
-    hs->state = SC_HS_DONE;
+    set_state(hs, SC_HS_DONE);
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /* link/handshake.h — the secirc link handshake as a pure state machine:
  * Noise_XX messages with mac1, identity payloads and link-key certificates
  * (docs/PROTOCOL.md "Link handshake"). No sockets, no clocks (the caller
- * passes the wall-clock time for certificate expiry), no logging.
+ * passes the wall-clock time for certificate expiry and the mac1 epoch);
+ * state changes go through one checked function, logged at debug level.
  *
  * Initiator: write_msg1 -> read_msg2 -> write_msg3 -> finish
  * Responder: read_msg1  -> write_msg2 -> read_msg3 -> finish
@@ -108,6 +109,9 @@ int sc_hs_finish(struct sc_handshake *hs, struct sc_noise_cipher *send,
                  struct sc_noise_cipher *recv, uint8_t hash[SC_NOISE_HASH_BYTES]) SC_MUST_CHECK;
 /* Wipes all secrets; safe at any state, twice, or on a zeroed struct. */
 void sc_hs_clear(struct sc_handshake *hs);
+
+/* "start", "sent_msg1", …, for logs. */
+const char *sc_hs_state_name(enum sc_hs_state s);
 
 /* mac1 (docs/PROTOCOL.md): BLAKE2b-128(key = BLAKE2b-256(label || relay_id
  * || epoch_be64), msg), epoch = floor(unix_s / SC_MAC1_EPOCH_S). */

@@ -52,7 +52,7 @@ int sc_replay_check(struct sc_replay_cache *c, const uint8_t e[32], uint64_t mac
                     uint64_t now_epoch)
 {
     uint8_t h[crypto_shorthash_BYTES];
-    crypto_shorthash(h, e, 32, c->key);
+    crypto_shorthash(h, e, sizeof ((struct slot *)0)->e, c->key);
     uint32_t start;
     memcpy(&start, h, sizeof start);
     struct slot *free_slot = NULL;

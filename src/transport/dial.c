@@ -13,11 +13,20 @@
 #include <event2/util.h>
 
 #include "transport/transport.h"
+#include "util/check.h"
+#include "util/log.h"
 #include "util/time.h"
 
 /* Dial states: RESOLVING -> CONNECTING (address by address) -> LAYERS ->
  * DONE; any -> DONE. */
 enum dial_state { DIAL_RESOLVING, DIAL_CONNECTING, DIAL_LAYERS, DIAL_DONE };
+
+static const char *const dial_state_names[] = {
+    [DIAL_RESOLVING] = "resolving",
+    [DIAL_CONNECTING] = "connecting",
+    [DIAL_LAYERS] = "layers",
+    [DIAL_DONE] = "done",
+};
 
 struct sc_dial {
     struct event_base *base;
@@ -40,6 +49,18 @@ struct sc_dial {
     sc_dial_cb cb;
     void *arg;
 };
+
+/* Every change of state goes through here (curl's socksstate()). */
+static void set_state(struct sc_dial *d, enum dial_state next)
+{
+    enum dial_state cur = d->state;
+    bool ok = next == DIAL_DONE ? cur != DIAL_DONE : (unsigned)next == (unsigned)cur + 1;
+    SC_CHECK(ok, "illegal dial transition %s -> %s", dial_state_names[cur], dial_state_names[next]);
+    if (sc_log_enabled(SC_LOG_DEBUG))
+        sc_log(SC_LOG_DEBUG, "dial.state", "host=%s port=%u from=%s to=%s", d->host, d->spec.port,
+               dial_state_names[cur], dial_state_names[next]);
+    d->state = next;
+}
 
 static void dial_destroy(struct sc_dial *d)
 {
@@ -74,7 +95,7 @@ static void finish(struct sc_dial *d, int err, const char *why)
 {
     if (d->state == DIAL_DONE)
         return;
-    d->state = DIAL_DONE;
+    set_state(d, DIAL_DONE);
     d->err = err;
     snprintf(d->why, sizeof d->why, "%s", why ? why : "");
     if (err && d->bev) {
@@ -110,7 +131,7 @@ static void start_layers(struct sc_dial *d)
         finish(d, err, "out of memory");
         return;
     }
-    d->state = DIAL_LAYERS;
+    set_state(d, DIAL_LAYERS);
     if (d->spec.nlayers == 0) {
         finish(d, 0, NULL);
         return;
@@ -219,7 +240,7 @@ static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
         return;
     }
     d->addrs = d->next_addr = res;
-    d->state = DIAL_CONNECTING;
+    set_state(d, DIAL_CONNECTING);
     try_next_address(d);
 }
 

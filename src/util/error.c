@@ -75,6 +75,9 @@ int sc_translate_sys_error(int e)
         return SC_EPIPE;
     case EADDRNOTAVAIL:
         return SC_EADDRNOTAVAIL;
+    case ENOSPC:
+    case EDQUOT:
+        return SC_ENOSPC;
     default:
         return SC_ESYS;
     }
