@@ -110,6 +110,25 @@
  * spin otherwise). */
 #define SC_ACCEPT_PAUSE_MS 100u
 
+/* --- Connection manager (the seed's connection_manager block) ------------- */
+#define SC_MAX_CONNECTIONS_DEFAULT 10u            /* max_connections (peers) */
+#define SC_MIN_CONNECTIONS_DEFAULT 3u             /* min_connections (peers) */
+#define SC_MGR_CONNECTION_TIMEOUT_MS_DEFAULT 30000u /* connection_timeout */
+#define SC_MGR_HEARTBEAT_INTERVAL_MS_DEFAULT 60000u /* heartbeat_interval */
+#define SC_RECONNECT_INTERVAL_MS_DEFAULT 30000u   /* reconnect_interval */
+#define SC_MAX_RETRY_ATTEMPTS_DEFAULT 3u          /* max_retry_attempts */
+#define SC_RETRY_DELAY_MS_DEFAULT 30000u          /* retry_delay: first backoff */
+#define SC_BACKOFF_MAX_MS_DEFAULT 300000u         /* backoff_max */
+#define SC_HEALTHY_AFTER_MS_DEFAULT 60000u        /* healthy_after: backoff resets */
+#define SC_GRACE_PERIOD_MS_DEFAULT 30000u         /* grace_period: not evicted */
+#define SC_FAILED_COOLDOWN_MS_DEFAULT 3600000u    /* failed_cooldown */
+#define SC_MAX_DIALS_IN_FLIGHT_DEFAULT 10u        /* max_dials_in_flight */
+#define SC_TCP_PORT_DEFAULT 6667u                 /* tcp_port */
+#define SC_WEBSOCKET_PORT_DEFAULT 8080u           /* websocket_port */
+#define SC_TOR_SOCKS_PORT_DEFAULT 9050u           /* tor_socks_port */
+/* Hop limit of messages a relay creates (docs/PROTOCOL.md, RELAY). */
+#define SC_HOP_LIMIT_DEFAULT 8u                   /* mesh.hop_limit */
+
 /* --- Keys ---------------------------------------------------------------- */
 #define SC_LINK_KEY_ROTATION_S_DEFAULT (24u * 3600u) /* key_rotation_interval */
 #define SC_LINK_KEY_OVERLAP_S_DEFAULT (3600u)        /* key_rotation_overlap */

@@ -46,7 +46,10 @@ struct bufferevent;
     XX(SELF, 20, "self", "connected to ourselves")                                \
     XX(CONNECT_FAILED, 21, "connect_failed", "could not connect")                 \
     XX(PROBE_REPLAYED, 22, "probe_replayed", "a message 1 seen before (replayed)") \
-    XX(RATE_LIMITED, 23, "rate_limited", "too many new connections from here")
+    XX(RATE_LIMITED, 23, "rate_limited", "too many new connections from here")    \
+    XX(EVICTED, 24, "evicted", "replaced by a peer of higher priority")           \
+    XX(TRANSPORT_UNAVAILABLE, 25, "transport_unavailable", "transport not available") \
+    XX(LIMIT_REACHED, 26, "limit_reached", "max_connections peers already linked")
 
 enum sc_reason {
 #define SC_REASON_ENUM(name, code, str, text) SC_REASON_##name = (code),
@@ -218,6 +221,11 @@ struct sc_link_stats {
     uint64_t messages_unsent; /* queued but dropped when the link ended */
 };
 void sc_link_get_stats(const struct sc_link *link, struct sc_link_stats *out);
+/* Only inside on_closed: hands each message that never left this link
+ * (still queued, not yet framed), in order, to fn, and forgets it; the owner
+ * may send it elsewhere. Returns how many. */
+size_t sc_link_take_unsent(struct sc_link *link,
+                           void (*fn)(const struct sc_relay_message *msg, void *arg), void *arg);
 enum sc_link_state sc_link_state(const struct sc_link *link);
 /* The authenticated peer's relay ID, or NULL before authentication. */
 const uint8_t *sc_link_peer_id(const struct sc_link *link);

@@ -128,10 +128,12 @@ static void log_closed(struct sc_link *link)
 
 /* ---- the one close path ---------------------------------------------------- */
 
+/* The queue will not be sent: counted as unsent; its content stays for
+ * sc_link_take_unsent until the link is freed. */
 static void drop_queue(struct sc_link *link)
 {
     link->stats.messages_unsent += link->pending_msgs;
-    evbuffer_drain(link->pending, link->pending_bytes);
+    link->unsent_msgs += link->pending_msgs;
     link->pending_bytes = 0;
     link->pending_msgs = 0;
 }
@@ -401,6 +403,34 @@ void sc_link_end_silently(struct sc_link *link, enum sc_reason reason)
     link->close_reason = reason;
     link->close_by_peer = false;
     finalize(link, STREAM_SILENT);
+}
+
+size_t sc_link_take_unsent(struct sc_link *link,
+                           void (*fn)(const struct sc_relay_message *msg, void *arg), void *arg)
+{
+    if (link->state != SC_LINK_CLOSED || !link->pending)
+        return 0;
+    size_t n = 0;
+    uint8_t hdr[SC_MSG_HEADER_BYTES + SC_RELAY_HEADER_BYTES];
+    uint8_t *payload = link->unsent_msgs ? malloc(SC_MESSAGE_PAYLOAD_MAX_BYTES) : NULL;
+    while (payload && link->unsent_msgs &&
+           evbuffer_remove(link->pending, hdr, sizeof hdr) == (int)sizeof hdr) {
+        size_t len = ((size_t)hdr[1] << 8 | hdr[2]) - SC_RELAY_HEADER_BYTES;
+        if (evbuffer_remove(link->pending, payload, len) != (int)len)
+            break;
+        struct sc_relay_message m = {.id = hdr + SC_MSG_HEADER_BYTES,
+                                     .hop_limit = hdr[SC_MSG_HEADER_BYTES + SC_MESSAGE_ID_BYTES],
+                                     .flags = hdr[SC_MSG_HEADER_BYTES + SC_MESSAGE_ID_BYTES + 1],
+                                     .payload = payload,
+                                     .len = len};
+        link->unsent_msgs--;
+        n++;
+        fn(&m, arg);
+    }
+    free(payload);
+    evbuffer_drain(link->pending, evbuffer_get_length(link->pending));
+    link->unsent_msgs = 0;
+    return n;
 }
 
 void sc_link_set_observer(struct sc_link *link, sc_link_observer fn, void *arg)

@@ -60,6 +60,7 @@ struct sc_link {
     struct evbuffer *pending;
     size_t pending_bytes;
     uint32_t pending_msgs;
+    uint32_t unsent_msgs; /* dropped from the queue, content kept for take_unsent */
     bool backpressured;
     struct link_ctrl ctrl;
 

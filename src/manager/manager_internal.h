@@ -1,0 +1,150 @@
+/* manager/manager_internal.h — the connection manager's inside, shared by
+ * manager.c (life cycle, peers and paths), manager_dial.c (what to dial
+ * and when), manager_link.c (links: inbound admission, duplicates,
+ * eviction, failover) and manager_status.c (sending, status, explain).
+ * Owns policy only: the mechanics are the link's and the listener's. */
+#ifndef SC_MANAGER_INTERNAL_H
+#define SC_MANAGER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "link/link_stream.h"
+#include "secirc/listener.h"
+#include "secirc/manager.h"
+#include "util/ratelimit.h"
+
+#define SC_MANAGER_LISTENERS_MAX 8u
+/* How long a link whose liveness is in doubt (another link from the same
+ * peer came up) has to answer a PING before it counts as half-open and
+ * closes (manager_link.c). */
+#define SC_MANAGER_PROBE_MS 2000u
+
+struct mpath;
+struct mlink;
+
+/* A relay identity. */
+struct mpeer {
+    struct sc_manager *m;
+    struct mpeer *next;
+    uint8_t id[SC_RELAY_ID_BYTES];
+    char hex[17];
+    uint8_t priority;         /* the highest of its paths; untrusted for unknown inbound */
+    bool configured;          /* has configured paths (kept when it has none linked) */
+    uint32_t links;           /* authenticated links */
+    uint64_t linked_ms;       /* monotonic: when the first of them came up (grace) */
+    uint64_t linked_unix;
+    uint64_t busy_until_ms;   /* it answered busy: not before */
+    uint64_t busy_until_unix;
+    bool evicted;
+    uint8_t evicted_by[SC_RELAY_ID_BYTES];
+    uint8_t evicted_by_priority;
+    uint64_t evicted_unix;
+    struct mlink *pending;    /* lost the tie-break; waits for the winners' probe */
+    struct event *probe_ev;
+};
+
+/* One transport endpoint of a peer: configured (outbound) or an inbound
+ * link (transient: removed when its link ends). */
+struct mpath {
+    struct sc_manager *m;
+    struct mpath *next;
+    struct mpeer *peer;       /* NULL for a trust-on-first-use path not yet seen */
+    uint32_t id;
+    bool inbound;
+    struct sc_relay_spec spec; /* host is our copy */
+    char host[256];
+    enum sc_path_state state;
+    enum sc_reason last_reason;
+    struct sc_backoff backoff;
+    uint32_t failures;        /* consecutive */
+    uint32_t attempts;
+    uint64_t next_ms, next_unix; /* RECONNECTING / FAILED: not before */
+    bool never_retry;         /* transport unavailable, or a permanent refusal */
+    struct event *timer;      /* the one timer of this path */
+    struct sc_dial *dial;
+    struct mlink *link;       /* the current link, if any */
+    uint32_t generation;      /* bumped by every attempt; checked by callbacks */
+    uint64_t attempt_ms;      /* when the current attempt started */
+    uint64_t auth_ms;         /* when its current link authenticated */
+    /* Counters of the links that ended on this path. */
+    uint64_t messages_sent, messages_received, bytes_sent, bytes_received;
+};
+
+/* The manager's context of one sc_link. */
+struct mlink {
+    struct sc_manager *m;
+    struct mlink *next;
+    struct mpath *path;       /* NULL once detached from its path */
+    struct mpeer *peer;       /* once authenticated */
+    struct sc_link *link;
+    uint32_t generation;
+    bool inbound;
+    bool authenticated;
+    bool counted;             /* counted in peer->links */
+    bool probed;              /* a PING is out to check it is alive */
+    enum sc_reason end_reason; /* set when the manager itself closes it */
+};
+
+struct sc_manager {
+    struct event_base *base;
+    struct evdns_base *dns;
+    struct sc_manager_config cfg;
+    char *listen_copy[SC_MANAGER_LISTENERS_MAX];
+    const struct sc_identity *identity;
+    struct sc_link_key *link_key;
+    struct sc_manager_callbacks cb;
+    void *cb_arg;
+    struct sc_listener *listeners[SC_MANAGER_LISTENERS_MAX];
+    size_t nlisteners;
+    struct mpeer *peers;
+    struct mpath *paths;
+    struct mlink *links;
+    uint32_t next_path_id;
+    struct event *schedule_ev; /* deferred: look at candidates now */
+    struct event *tick_ev;     /* every reconnect_interval */
+    struct event *rotate_ev;
+    struct event *stopped_ev;
+    bool started, stopping, stopped_reported;
+    uint64_t messages_sent, messages_received, bytes_sent, bytes_received; /* of ended links */
+    uint64_t rekeys; /* of ended links */
+    uint64_t key_rotations;
+    uint64_t undelivered, evictions, duplicates;
+};
+
+/* manager.c */
+struct mpeer *sc_mgr_peer_find(const struct sc_manager *m, const uint8_t id[SC_RELAY_ID_BYTES]);
+struct mpeer *sc_mgr_peer_get(struct sc_manager *m, const uint8_t id[SC_RELAY_ID_BYTES]);
+void sc_mgr_peer_forget_if_unused(struct sc_manager *m, struct mpeer *p);
+void sc_mgr_peer_configured(struct sc_manager *m, struct mpeer *peer);
+struct mpath *sc_mgr_path_find(const struct sc_manager *m, uint32_t id);
+void sc_mgr_path_set_state(struct mpath *p, enum sc_path_state next, enum sc_reason reason);
+void sc_mgr_path_free(struct mpath *p);
+uint32_t sc_mgr_connected_peers(const struct sc_manager *m);
+void sc_mgr_check_stopped(struct sc_manager *m);
+void sc_mgr_link_config(const struct sc_manager *m, struct sc_link_config *lc);
+
+/* manager_dial.c */
+void sc_mgr_schedule(struct sc_manager *m);          /* soon, from the loop */
+void sc_mgr_schedule_now(struct sc_manager *m);
+void sc_mgr_dial(struct mpath *p);
+/* The path's attempt ended without a link (or its link ended). */
+void sc_mgr_path_failed(struct mpath *p, enum sc_reason reason, bool was_healthy);
+void sc_mgr_arm_path_timer(struct mpath *p);
+uint32_t sc_mgr_dials_in_flight(const struct sc_manager *m);
+
+/* manager_link.c */
+const struct sc_link_callbacks *sc_mgr_link_callbacks(void);
+struct mlink *sc_mgr_mlink_new(struct sc_manager *m, struct mpath *p, bool inbound);
+void sc_mgr_attach(struct mlink *ml, struct mpeer *peer);
+enum sc_reason sc_mgr_policy(struct sc_link *link, const uint8_t peer_id[SC_RELAY_ID_BYTES],
+                             struct sc_accept_info *info, void *arg);
+void sc_mgr_on_inbound(struct sc_listener *l, struct sc_link *link, void *arg);
+void sc_mgr_close_link(struct mlink *ml, enum sc_reason reason);
+struct mpeer *sc_mgr_weakest_evictable(const struct sc_manager *m, uint64_t now_ms);
+void sc_mgr_evict(struct sc_manager *m, struct mpeer *victim, const struct mpeer *by);
+
+/* manager_status.c */
+void sc_mgr_path_info(const struct mpath *p, struct sc_path_info *out);
+
+#endif
