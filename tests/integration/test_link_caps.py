@@ -8,6 +8,9 @@ only the caps on authenticated links do:
      busy once links reach the reserve, the listener never runs out of
      descriptors, and a trusted peer links and talks both ways while the
      strangers hold everything they got;
+  a2. the same on a probe-resistant listener, the trusted peer arriving in
+     the middle of the flood: it links within seconds, not after the
+     strangers' held connections time out;
   b. --max-links/--links-reserved: strangers get exactly max-reserved, a
      trusted peer still links, an untrusted one is told busy;
   c. --max-links-per-peer 2: a third link with the same key is told busy;
@@ -42,7 +45,8 @@ def talk(lst, peer, tag):
 
 
 def refused_busy(con):
-    """Waits for a `link-test connect` to be told busy; returns its exit status."""
+    """Waits for a `link-test connect` to end; returns (its closed line, whether
+    it was told busy by the listener, its exit status)."""
     m = con.wait_line(r"^closed peer=(\S+) reason=(\w+) by=(\w+)", timeout=15)
     rc = con.wait_exit(10)
     return m.group(0), (m.group(1), m.group(2), m.group(3)) == ("-", "busy", "peer"), rc
@@ -91,6 +95,31 @@ try:
             not emfile, emfile[:1])
     c.check(f"a: no stranger lost its link meanwhile ({linked} + 1 trusted open = {s.get('open')})",
             not st.find("^closed ") and s.get("open") == linked + 1, str(s))
+    stop_all()
+
+    # --- a2. the same flood on a probe-resistant listener; the trusted peer
+    # comes while the strangers are still arriving --------------------------
+    lst = LinkTest.listen(key_a, "--fd-limit", str(FD_LIMIT), "--fd-reserve", str(FD_RESERVE),
+                          "--trust", id_b, "--probe-resistance"); procs.append(lst)
+    sampler = FdSampler(lst.pid)
+    st = Strangers(lst.port, id_a, N, "127.0.9"); procs.append(st)
+    wait_for(lambda: len(st.find("^linked ")) >= 40, 20, "forty strangers linked")
+    t0 = time.monotonic()
+    real = LinkTest.connect(key_b, lst.port, "--expect", id_a, "--timeout", "30000",
+                            name="trusted-pr"); procs.append(real)
+    real.wait_line("^authenticated peer=" + id_a, timeout=30)
+    dt = time.monotonic() - t0
+    # the strangers give up on held connections after their own 10 s timeout
+    limit = 2.0 + 1.0 * sclib.SLOW
+    c.check(f"a2: probe resistance: a trusted peer links during the flood within {limit:.0f} s "
+            f"({dt:.2f}s)", dt <= limit)
+    c.check("a2: and talks both ways", talk(lst, real, "trusted-pr"))
+    linked, refused = st.wait_summary(timeout=40)
+    peak = sampler.stop()
+    emfile = [line for line in lst.err_lines if "accept_error" in line]
+    print(f"a2: strangers linked={linked} refused={refused} reasons={dict(st.refused_reasons())}")
+    c.check(f"a2: the listener never ran out of descriptors (peak {peak} of {FD_LIMIT}, "
+            f"{len(emfile)} tcp.accept_error lines)", peak < FD_LIMIT and not emfile, emfile[:1])
     stop_all()
 
     # --- b. max_links with links_reserved ------------------------------------
