@@ -1,18 +1,17 @@
-/* tests/tools/strangers.c — many strangers at once, for the link-cap tests.
- *
- * Opens N links to one listener, each with a fresh identity and link key,
- * each from its own source address, with the library's real dial and link
- * (heartbeats answered, so links stay up). Prints one line per event and a
- * summary once every handshake has ended; holds its links until stdin ends
- * or SIGTERM/SIGINT. Test tool only: never built into the product.
- *
- * usage: strangers HOST PORT RELAY_ID N SOURCE
+/* tests/tools/strangers.c — many strangers at once, for the link-cap tests:
+ * N links to one listener, each with a fresh identity and link key, each
+ * from its own source address, through the library's real dial and link.
+ * Test tool only: never installed, never part of the library. */
+
+/* usage: strangers HOST PORT RELAY_ID N SOURCE
  *   RELAY_ID  the listener's ID (mac1 names it), or "-" for none
  *   SOURCE    "A.B.C": link k (1..N, N <= 254) comes from A.B.C.k;
  *             "A.B.C.D": every link comes from that one address
- * lines: "linked k", "refused k reason=R" (ended before authentication:
- *        a REJECT, a close at accept, a failed dial), "closed k reason=R"
- *        (a link that was up ended), "summary linked=A refused=B". */
+ * Prints one line per event: "linked k", "refused k reason=R" (ended
+ * before authentication: a REJECT, a close at accept, a failed dial),
+ * "closed k reason=R" (a link that was up ended), and "summary linked=A
+ * refused=B" once every handshake has ended. Heartbeats are answered, so
+ * links stay up until stdin ends or SIGTERM/SIGINT. */
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
