@@ -99,8 +99,11 @@
 #define SC_LINK_LINGER_MS 10000u
 #define SC_LINK_CLOSE_MAX_MS 60000u
 /* After the last frame: how long the socket waits for the peer's FIN
- * (discarding input) before it closes anyway. */
+ * (discarding input) before it closes anyway. A connection that never
+ * authenticated does not wait (its input is drained, then close: still a
+ * FIN), so strangers cannot hold descriptors in closes. */
 #define SC_STREAM_LINGER_MS 5000u
+#define SC_STREAM_LINGER_PREAUTH_MS 0u
 
 /* --- TCP ------------------------------------------------------------------- */
 #define SC_TCP_KEEPALIVE_IDLE_S 60u

@@ -151,7 +151,8 @@ static void finalize(struct sc_link *link, enum stream_end how)
     if (link->stream) {
         bufferevent_setcb(link->bev, NULL, NULL, NULL, NULL);
         if (how == STREAM_POLITE)
-            sc_stream_close(link->stream, SC_STREAM_LINGER_MS);
+            sc_stream_close(link->stream, link->stats.authenticated_ms ? SC_STREAM_LINGER_MS
+                                                                       : SC_STREAM_LINGER_PREAUTH_MS);
         else if (how == STREAM_SILENT)
             sc_stream_close_silent(link->stream, link->deadline_ms);
         else

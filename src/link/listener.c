@@ -4,6 +4,7 @@
  * handshake under one deadline, link caps at the policy step, and the
  * hand-over of each authenticated link to its owner. Counts every end by
  * reason. Never queues a connection it cannot take. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,8 @@ struct sc_listener {
     struct sc_layer_spec layers[SC_STREAM_LAYERS_MAX];
     size_t nlayers;
     uint32_t fd_limit;
+    uint32_t fds_at_start;     /* descriptors the process had before us */
+    uint32_t max_tarpit;       /* the configured one, bounded by the descriptor limit */
     struct sc_closer **tarpit; /* max_tarpit slots, oldest first */
     bool freeing;
 };
@@ -87,6 +90,25 @@ static void on_link_end(struct sc_link *link, enum sc_reason reason, bool by_pee
     untrack(t);
 }
 
+/* ---- descriptors ---------------------------------------------------------------------- */
+
+/* How many descriptors the process uses, at least: everything below the one
+ * just given out is in use (the kernel hands out the lowest free one), and
+ * so is everything this listener holds. */
+static uint32_t fds_in_use(const struct sc_listener *l, int fd)
+{
+    uint32_t held = l->fds_at_start + l->stats.handshakes_in_progress + l->stats.links_open +
+                    l->stats.tarpit;
+    uint32_t below = fd >= 0 ? (uint32_t)fd + 1 : 0;
+    return below > held ? below : held;
+}
+
+/* Into the upper half of the reserve: what strangers hold must give way. */
+static bool fd_pressure(const struct sc_listener *l, int fd)
+{
+    return fds_in_use(l, fd) + l->cfg.fd_reserve / 2 >= l->fd_limit;
+}
+
 /* ---- tarpit: refused connections held silently (probe resistance) ----------- */
 
 static void tarpit_done(struct sc_closer *c, void *arg)
@@ -105,7 +127,7 @@ static void tarpit_done(struct sc_closer *c, void *arg)
 
 static void tarpit_add(struct sc_listener *l, struct bufferevent *bev, uint64_t until_ms)
 {
-    if (l->stats.tarpit >= l->cfg.max_tarpit)
+    if (l->stats.tarpit >= l->max_tarpit)
         sc_closer_finish(l->tarpit[0]); /* the oldest goes early; tarpit_done compacts */
     struct sc_closer *c = sc_closer_start(bev, true, until_ms, tarpit_done, l);
     if (c)
@@ -113,38 +135,44 @@ static void tarpit_add(struct sc_listener *l, struct bufferevent *bev, uint64_t 
 }
 
 /* Turns a connection away at accept: at once, or (probe resistance) the way
- * a probe is ended: silence until connection_timeout, then a FIN. */
-static void refuse(struct sc_listener *l, struct bufferevent *bev, const char *addr,
+ * a probe is ended: silence until connection_timeout, then a FIN; but never
+ * with descriptors running low, where holding one would hurt known peers. */
+static void refuse(struct sc_listener *l, struct bufferevent *bev, int fd, const char *addr,
                    enum sc_reason reason, const char *cap, uint64_t now_ms)
 {
     l->stats.refused++;
     count_end(l, reason, true, false);
     log_refused(l, addr, reason, cap);
-    if (l->cfg.link.probe_resistance && l->cfg.max_tarpit)
+    if (l->cfg.link.probe_resistance && l->max_tarpit && !fd_pressure(l, fd))
         tarpit_add(l, bev, now_ms + l->cfg.link.connection_timeout_ms);
     else
-        bufferevent_free(bev);
+        sc_bev_free_now(bev);
 }
 
 /* Makes room for a newcomer: the oldest handshake of the source with the
- * most in progress ends (silently under probe resistance). */
-static bool evict_one(struct sc_listener *l)
+ * most in progress ends (silently under probe resistance). With
+ * descriptors running low (`urgent`) it ends at once, freeing its
+ * descriptor now: no silence is worth locking a known peer out. */
+static bool evict_one(struct sc_listener *l, bool urgent)
 {
     struct source *s = sc_sources_busiest(&l->sources);
     if (!s || !s->oldest)
         return false;
     struct tracked *t = s->oldest;
     l->stats.evicted++;
-    log_refused(l, t->addr, SC_REASON_HANDSHAKE_LIMIT, "evicted_oldest");
+    log_refused(l, t->addr, SC_REASON_HANDSHAKE_LIMIT, urgent ? "fd_reserve" : "evicted_oldest");
     handshake_over(t); /* the slot is free now; the end is counted when it comes */
     if (t->phase == PHASE_LAYERS) {
         struct sc_stream *stream = t->stream;
+        uint64_t until = t->started_ms + l->cfg.link.connection_timeout_ms;
         count_end(l, SC_REASON_HANDSHAKE_LIMIT, true, false);
         untrack(t);
-        if (l->cfg.link.probe_resistance)
-            sc_stream_close_silent(stream, t->started_ms + l->cfg.link.connection_timeout_ms);
+        if (l->cfg.link.probe_resistance && !urgent)
+            sc_stream_close_silent(stream, until);
         else
             sc_stream_free(stream);
+    } else if (urgent) {
+        sc_link_free(t->link); /* its observer counts and untracks it */
     } else if (l->cfg.link.probe_resistance) {
         sc_link_end_silently(t->link, SC_REASON_HANDSHAKE_LIMIT);
     } else {
@@ -190,7 +218,7 @@ static enum sc_reason policy(struct sc_link *link, const uint8_t peer_id[SC_RELA
         return over_cap(l, t, "links_reserved");
     if (t->src->links >= c->max_links_per_address)
         return over_cap(l, t, "max_links_per_address");
-    if (t->fd >= 0 && (uint32_t)t->fd + c->fd_reserve >= l->fd_limit)
+    if (fds_in_use(l, t->fd) + c->fd_reserve >= l->fd_limit)
         return over_cap(l, t, "fd_reserve");
     return SC_REASON_NONE;
 }
@@ -284,21 +312,22 @@ static void on_accept(struct bufferevent *bev, int fd, const struct sockaddr *sa
     struct source *src = sc_sources_get(&l->sources, sa, c->handshake_rate_per_address,
                                         c->handshake_burst_per_address, now);
     if (!src || src->handshakes >= c->max_handshakes_per_address) {
-        refuse(l, bev, addr, SC_REASON_HANDSHAKE_LIMIT, "max_handshakes_per_address", now);
+        refuse(l, bev, fd, addr, SC_REASON_HANDSHAKE_LIMIT, "max_handshakes_per_address", now);
         return;
     }
     if (!sc_token_bucket_take(&src->bucket, now)) {
-        refuse(l, bev, addr, SC_REASON_RATE_LIMITED, "handshake_rate_per_address", now);
+        refuse(l, bev, fd, addr, SC_REASON_RATE_LIMITED, "handshake_rate_per_address", now);
         return;
     }
     if (!sc_token_bucket_take(&l->bucket, now)) {
-        refuse(l, bev, addr, SC_REASON_RATE_LIMITED, "handshake_rate", now);
+        refuse(l, bev, fd, addr, SC_REASON_RATE_LIMITED, "handshake_rate", now);
         return;
     }
     /* Full, or descriptors running low: the busiest source gives way. */
-    bool fd_pressure = fd >= 0 && (uint32_t)fd + c->fd_reserve / 2 >= l->fd_limit;
-    if ((l->stats.handshakes_in_progress >= c->max_handshakes || fd_pressure) && !evict_one(l)) {
-        refuse(l, bev, addr, SC_REASON_HANDSHAKE_LIMIT, "max_handshakes", now);
+    bool urgent = fd_pressure(l, fd);
+    if ((l->stats.handshakes_in_progress >= c->max_handshakes || urgent) && !evict_one(l, urgent)) {
+        refuse(l, bev, fd, addr, SC_REASON_HANDSHAKE_LIMIT,
+               urgent ? "fd_reserve" : "max_handshakes", now);
         return;
     }
     struct tracked *t = calloc(1, sizeof *t);
@@ -376,6 +405,19 @@ static uint32_t fd_limit(uint32_t *reserve)
     return lim;
 }
 
+/* Descriptors open now (counted once, at start). */
+static uint32_t open_descriptors(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return 0;
+    uint32_t n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n > 3 ? n - 3 : 0; /* ".", ".." and the directory's own */
+}
+
 int sc_listener_new(struct event_base *base, const struct sc_listener_config *cfg,
                     struct sc_listener **out)
 {
@@ -391,9 +433,12 @@ int sc_listener_new(struct event_base *base, const struct sc_listener_config *cf
     l->base = base;
     l->refuse_rl = (struct sc_log_ratelimit)SC_LOG_RATELIMIT_INIT(1000);
     l->fd_limit = fd_limit(&l->cfg.fd_reserve);
+    l->fds_at_start = open_descriptors();
+    /* Held connections must leave most descriptors for real work. */
+    l->max_tarpit = cfg->max_tarpit < l->fd_limit / 8 ? cfg->max_tarpit : l->fd_limit / 8;
     sc_token_bucket_init(&l->bucket, cfg->handshake_rate, cfg->handshake_burst, sc_mono_ms());
     int err = sc_sources_init(&l->sources, cfg->max_handshakes + cfg->max_links);
-    if (!err && cfg->max_tarpit && !(l->tarpit = calloc(cfg->max_tarpit, sizeof *l->tarpit)))
+    if (!err && l->max_tarpit && !(l->tarpit = calloc(l->max_tarpit, sizeof *l->tarpit)))
         err = SC_ENOMEM;
     if (!err && cfg->link.probe_resistance)
         err = sc_replay_new(cfg->replay_cache_entries, &l->replay);

@@ -72,7 +72,7 @@ void sc_closer_finish(struct sc_closer *c)
     int fd = bufferevent_getfd(c->bev);
     if (fd >= 0)
         drain_socket(fd);
-    bufferevent_free(c->bev); /* closes the socket: a FIN, as nothing is unread */
+    sc_bev_free_now(c->bev); /* a FIN, as nothing is left unread */
     event_free(c->timer);
     if (c->done)
         c->done(c, c->arg);
@@ -122,7 +122,7 @@ struct sc_closer *sc_closer_start(struct bufferevent *bev, bool silent, uint64_t
     struct event *timer = c ? evtimer_new(bufferevent_get_base(bev), on_timer, c) : NULL;
     if (!timer) {
         free(c);
-        bufferevent_free(bev); /* out of memory: close at once */
+        sc_bev_free_now(bev); /* out of memory: close at once */
         return NULL;
     }
     c->base = bufferevent_get_base(bev);
@@ -138,9 +138,13 @@ struct sc_closer *sc_closer_start(struct bufferevent *bev, bool silent, uint64_t
     uint64_t now = sc_mono_ms();
     if (bufferevent_getfd(bev) < 0)
         until_ms = now; /* not a socket: nothing to wait for */
+    remember(c);
+    if (until_ms <= now && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        sc_closer_finish(c); /* nothing to wait for: close now */
+        return NULL;
+    }
     struct timeval tv = sc_ms_to_tv(until_ms > now ? until_ms - now : 0);
     evtimer_add(timer, &tv);
-    remember(c);
     if (silent) {
         bufferevent_disable(bev, EV_WRITE);
         bufferevent_enable(bev, EV_READ);

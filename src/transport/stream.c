@@ -280,6 +280,6 @@ void sc_stream_free(struct sc_stream *s)
         return;
     neg_abandon(s);
     unstack(s, false);
-    bufferevent_free(s->lv[0].bev);
+    sc_bev_free_now(s->lv[0].bev);
     free(s);
 }

@@ -62,6 +62,16 @@ void sc_sockaddr_format(const struct sockaddr *sa, char *out, size_t outlen)
     }
 }
 
+void sc_bev_free_now(struct bufferevent *bev)
+{
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    if (fd >= 0) {
+        bufferevent_setfd(bev, -1);
+        evutil_closesocket(fd);
+    }
+    bufferevent_free(bev);
+}
+
 void sc_sockaddr_unmap(const struct sockaddr *in, struct sockaddr_storage *out, socklen_t *outlen)
 {
     const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)in;

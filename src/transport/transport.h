@@ -130,7 +130,9 @@ typedef void (*sc_closer_cb)(struct sc_closer *c, void *arg);
 /* Takes over a bufferevent (socket or not). Graceful: writes its output,
  * sends FIN, discards input until the peer's FIN or `until_ms`. Silent:
  * discards input until `until_ms` (or the peer's FIN), then closes. done
- * (may be NULL) fires once, when the socket is closed. */
+ * (may be NULL) fires once, when the socket is closed: from inside this
+ * call (returning NULL) when the deadline has passed and nothing is
+ * queued. */
 struct sc_closer *sc_closer_start(struct bufferevent *bev, bool silent, uint64_t until_ms,
                                   sc_closer_cb done, void *arg);
 /* Ends a lingering close now (input drained first, so no reset); done fires. */
@@ -185,6 +187,11 @@ int sc_tcp_listener_new(struct event_base *base, const char *addr, uint16_t port
                         sc_accept_cb cb, void *arg, struct sc_tcp_listener **out) SC_MUST_CHECK;
 uint16_t sc_tcp_listener_port(const struct sc_tcp_listener *l);
 void sc_tcp_listener_free(struct sc_tcp_listener *l);
+
+/* Frees a bufferevent and closes its socket NOW: libevent 2.1 closes it
+ * only when the event loop next runs (bufferevent finalizers), which lets a
+ * burst of accepts run out of descriptors while closed ones still count. */
+void sc_bev_free_now(struct bufferevent *bev);
 
 /* "1.2.3.4:5" or "[::1]:5" into out (at least 64 bytes). */
 void sc_sockaddr_format(const struct sockaddr *sa, char *out, size_t outlen);
