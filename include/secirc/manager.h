@@ -30,6 +30,7 @@
 
 #include "secirc/identity.h"
 #include "secirc/link.h"
+#include "secirc/listener.h"
 
 struct event_base;
 struct sc_manager;
@@ -61,6 +62,13 @@ enum sc_path_state {
 };
 const char *sc_path_state_name(enum sc_path_state s);
 
+/* A listener the manager opens. */
+struct sc_listen_spec {
+    const char *address;    /* IPv4/IPv6 literal; "::" is dual stack */
+    uint16_t port;          /* 0: any free port (see sc_manager_get_status) */
+    enum sc_path_type type; /* tcp (websocket when that transport exists) */
+};
+
 struct sc_manager_config {
     /* --- the seed's connection_manager fields ------------------------- */
     uint32_t max_connections;       /* peers linked at most (10) */
@@ -71,9 +79,9 @@ struct sc_manager_config {
     uint32_t max_retry_attempts;    /* consecutive failures before FAILED (3) */
     uint32_t retry_delay_ms;        /* first backoff delay (30 s) */
     bool enable_tcp, enable_tor, enable_websocket;
-    uint16_t tcp_port;              /* our TCP listener (6667; 0 = any free port) */
-    uint16_t websocket_port;        /* 8080 */
-    uint16_t tor_socks_port;        /* 9050 */
+    uint16_t tcp_port;              /* default port of TCP paths and listeners (6667) */
+    uint16_t websocket_port;        /* default port of WebSocket ones (8080) */
+    uint16_t tor_socks_port;        /* tor's SOCKS port (9050) */
     bool ssl_enabled;
     const char *ssl_cert_path, *ssl_key_path;
     /* --- secirc's ----------------------------------------------------------- */
@@ -87,9 +95,9 @@ struct sc_manager_config {
     uint32_t key_rotation_interval_ms;
     uint32_t key_rotation_overlap_ms;
     bool probe_resistance;
-    /* Listen on these addresses (tcp_port); none = no listener. */
-    const char *const *listen_addresses;
-    size_t n_listen_addresses;
+    /* The listeners to open (copied); none = dial only. */
+    const struct sc_listen_spec *listeners;
+    size_t n_listeners;
     bool log_peer_addresses;        /* label links and logs with addresses */
     /* Link and listener settings (rekey, sizes, queues, listener caps):
      * filled by sc_manager_config_defaults(); the manager sets identity,
@@ -149,7 +157,8 @@ struct sc_manager_status {
     uint64_t evictions, duplicates_closed;
     uint64_t rekeys;              /* Noise rekeys sent, all links */
     uint64_t key_rotations;       /* link keys replaced */
-    uint16_t tcp_port;            /* the listener's port (with tcp_port 0) */
+    uint16_t tcp_port;            /* the first listener's port (useful with port 0) */
+    uint32_t listeners;
 };
 
 /* Why a peer is or is not linked right now (sc_manager_explain). */
@@ -192,6 +201,9 @@ struct sc_manager_callbacks {
     void (*on_undelivered)(struct sc_manager *m, const uint8_t peer[SC_RELAY_ID_BYTES],
                            const uint8_t msg_id[SC_MESSAGE_ID_BYTES], enum sc_reason reason,
                            void *arg);
+    /* A heartbeat round trip on path_id (µs), e.g. for a latency histogram.
+     * May be NULL. */
+    void (*on_rtt)(struct sc_manager *m, uint32_t path_id, uint32_t rtt_us, void *arg);
     /* A trust-on-first-use path learned its relay ID (pin it). */
     void (*on_pinned)(struct sc_manager *m, uint32_t path_id, const uint8_t id[SC_RELAY_ID_BYTES],
                       void *arg);
@@ -247,6 +259,10 @@ int sc_manager_broadcast(struct sc_manager *m, const uint8_t msg_id[SC_MESSAGE_I
                          const uint8_t *exclude) SC_MUST_CHECK;
 
 void sc_manager_get_status(const struct sc_manager *m, struct sc_manager_status *out);
+/* The listeners' counters, summed (refusals, handshakes by outcome, …). */
+void sc_manager_listener_stats(const struct sc_manager *m, struct sc_listener_stats *out);
+/* The port of listener i (in configuration order), or 0. */
+uint16_t sc_manager_listener_port(const struct sc_manager *m, size_t i);
 /* Fills up to `cap` paths; returns how many exist. */
 size_t sc_manager_paths(const struct sc_manager *m, struct sc_path_info *out, size_t cap);
 int sc_manager_path_info(const struct sc_manager *m, uint32_t path_id,

@@ -127,7 +127,7 @@ static int check_config(const struct sc_manager_config *c)
     if (!c->max_connections || c->min_connections > c->max_connections ||
         !c->connection_timeout_ms || !c->reconnect_interval_ms || !c->max_retry_attempts ||
         !c->retry_delay_ms || c->backoff_max_ms < c->retry_delay_ms || !c->max_dials_in_flight ||
-        c->n_listen_addresses > SC_MANAGER_LISTENERS_MAX || !c->key_rotation_interval_ms ||
+        c->n_listeners > SC_MANAGER_LISTENERS_MAX || !c->key_rotation_interval_ms ||
         (c->heartbeat_interval_ms && !c->heartbeat_miss_limit))
         return SC_EINVAL;
     return 0;
@@ -412,10 +412,13 @@ int sc_manager_new(struct event_base *base, const struct sc_manager_config *cfg,
     if (cb)
         m->cb = *cb;
     m->cb_arg = arg;
-    for (size_t i = 0; i < cfg->n_listen_addresses; i++)
-        if (!(m->listen_copy[i] = strdup(cfg->listen_addresses[i])))
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        m->listen[i] = cfg->listeners[i];
+        if (!(m->listen_addr[i] = strdup(cfg->listeners[i].address)))
             err = SC_ENOMEM;
-    m->cfg.listen_addresses = (const char *const *)m->listen_copy;
+        m->listen[i].address = m->listen_addr[i];
+    }
+    m->cfg.listeners = m->listen;
     m->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
     if (!m->dns)
         m->dns = evdns_base_new(base, 0); /* no resolv.conf: names fail, literals work */
@@ -438,12 +441,18 @@ int sc_manager_new(struct event_base *base, const struct sc_manager_config *cfg,
     return 0;
 }
 
-static int open_listener(struct sc_manager *m, const char *address)
+static int open_listener(struct sc_manager *m, const struct sc_listen_spec *spec)
 {
+    if (spec->type != SC_PATH_TCP || !m->cfg.enable_tcp) {
+        sc_log(SC_LOG_WARN, "manager.listen_skipped", "address=%s port=%u type=%s reason=%s",
+               spec->address, spec->port, sc_path_type_name(spec->type),
+               sc_reason_name(SC_REASON_TRANSPORT_UNAVAILABLE));
+        return 0;
+    }
     struct sc_listener_config lc;
     sc_listener_config_defaults(&lc);
-    lc.address = address;
-    lc.port = m->cfg.tcp_port;
+    lc.address = spec->address;
+    lc.port = spec->port;
     lc.max_handshakes = m->cfg.max_handshakes;
     lc.max_handshakes_per_address = m->cfg.max_handshakes_per_address;
     lc.handshake_rate = m->cfg.handshake_rate;
@@ -462,24 +471,32 @@ static int open_listener(struct sc_manager *m, const char *address)
     lc.arg = m;
     int err = sc_listener_new(m->base, &lc, &m->listeners[m->nlisteners]);
     if (err) {
-        sc_log(SC_LOG_ERROR, "manager.listen_failed", "address=%s port=%u error=\"%s\"", address,
-               m->cfg.tcp_port, sc_strerror(err));
+        sc_log(SC_LOG_ERROR, "manager.listen_failed", "address=%s port=%u error=\"%s\"",
+               spec->address, spec->port, sc_strerror(err));
         return err;
     }
     m->nlisteners++;
     return 0;
 }
 
+static void free_listeners(struct sc_manager *m)
+{
+    for (size_t i = 0; i < m->nlisteners; i++)
+        sc_listener_free(m->listeners[i]);
+    m->nlisteners = 0;
+}
+
 int sc_manager_start(struct sc_manager *m)
 {
     if (m->started)
         return SC_ESTATE;
-    if (m->cfg.enable_tcp)
-        for (size_t i = 0; i < m->cfg.n_listen_addresses; i++) {
-            int err = open_listener(m, m->cfg.listen_addresses[i]);
-            if (err)
-                return err;
+    for (size_t i = 0; i < m->cfg.n_listeners; i++) {
+        int err = open_listener(m, &m->cfg.listeners[i]);
+        if (err) {
+            free_listeners(m);
+            return err;
         }
+    }
     m->started = true;
     struct timeval tick = sc_ms_to_tv(m->cfg.reconnect_interval_ms);
     event_add(m->tick_ev, &tick);
@@ -490,13 +507,6 @@ int sc_manager_start(struct sc_manager *m)
            m->cfg.max_connections, m->cfg.min_connections);
     sc_mgr_schedule(m);
     return 0;
-}
-
-static void free_listeners(struct sc_manager *m)
-{
-    for (size_t i = 0; i < m->nlisteners; i++)
-        sc_listener_free(m->listeners[i]);
-    m->nlisteners = 0;
 }
 
 void sc_mgr_check_stopped(struct sc_manager *m)
@@ -557,7 +567,7 @@ void sc_manager_free(struct sc_manager *m)
     sc_link_finish_lingering(m->base);
     sc_link_key_free(m->link_key);
     for (size_t i = 0; i < SC_MANAGER_LISTENERS_MAX; i++)
-        free(m->listen_copy[i]);
+        free(m->listen_addr[i]);
     free(m);
 }
 
@@ -566,15 +576,12 @@ int sc_manager_set_config(struct sc_manager *m, const struct sc_manager_config *
     int err = check_config(cfg);
     if (err)
         return err;
-    const char *const *addrs = m->cfg.listen_addresses;
-    size_t naddrs = m->cfg.n_listen_addresses;
+    size_t nlisten = m->cfg.n_listeners;
     bool tcp = m->cfg.enable_tcp;
-    uint16_t port = m->cfg.tcp_port;
     m->cfg = *cfg;
-    m->cfg.listen_addresses = addrs; /* listeners stay as they are */
-    m->cfg.n_listen_addresses = naddrs;
+    m->cfg.listeners = m->listen; /* listeners stay as they are */
+    m->cfg.n_listeners = nlisten;
     m->cfg.enable_tcp = tcp || cfg->enable_tcp;
-    m->cfg.tcp_port = port;
     for (struct mpath *p = m->paths; p; p = p->next)
         p->backoff = (struct sc_backoff){.base_ms = cfg->retry_delay_ms,
                                          .cap_ms = cfg->backoff_max_ms,

@@ -90,7 +90,8 @@ struct sc_manager {
     struct event_base *base;
     struct evdns_base *dns;
     struct sc_manager_config cfg;
-    char *listen_copy[SC_MANAGER_LISTENERS_MAX];
+    struct sc_listen_spec listen[SC_MANAGER_LISTENERS_MAX];
+    char *listen_addr[SC_MANAGER_LISTENERS_MAX];
     const struct sc_identity *identity;
     struct sc_link_key *link_key;
     struct sc_manager_callbacks cb;

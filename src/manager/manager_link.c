@@ -326,10 +326,12 @@ static void on_message(struct sc_link *link, const struct sc_relay_message *msg,
 static void on_rtt(struct sc_link *link, uint32_t rtt_us, void *arg)
 {
     (void)link;
-    (void)rtt_us;
     struct mlink *ml = arg;
+    struct sc_manager *m = ml->m;
     if (ml->probed)
-        probe_answered(ml->m, ml);
+        probe_answered(m, ml);
+    if (m->cb.on_rtt && ml->path)
+        m->cb.on_rtt(m, ml->path->id, rtt_us, m->cb_arg);
 }
 
 /* Failover: a message that never left the dead link goes to another

@@ -100,6 +100,30 @@ void sc_manager_get_status(const struct sc_manager *m, struct sc_manager_status 
     out->duplicates_closed = m->duplicates;
     out->key_rotations = m->key_rotations;
     out->tcp_port = m->nlisteners ? sc_listener_port(m->listeners[0]) : 0;
+    out->listeners = (uint32_t)m->nlisteners;
+}
+
+void sc_manager_listener_stats(const struct sc_manager *m, struct sc_listener_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < m->nlisteners; i++) {
+        struct sc_listener_stats s;
+        sc_listener_get_stats(m->listeners[i], &s);
+        out->accepted += s.accepted;
+        out->refused += s.refused;
+        out->evicted += s.evicted;
+        out->authenticated += s.authenticated;
+        out->handshakes_in_progress += s.handshakes_in_progress;
+        out->links_open += s.links_open;
+        out->tarpit += s.tarpit;
+        for (unsigned r = 0; r < SC_REASON_COUNT; r++)
+            out->closed[r] += s.closed[r];
+    }
+}
+
+uint16_t sc_manager_listener_port(const struct sc_manager *m, size_t i)
+{
+    return i < m->nlisteners ? sc_listener_port(m->listeners[i]) : 0;
 }
 
 /* ---- sending --------------------------------------------------------------------------------- */

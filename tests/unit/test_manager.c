@@ -54,7 +54,7 @@ struct net {
     size_t n;
 };
 
-static const char *const loopback[] = {"127.0.0.1"};
+static const struct sc_listen_spec loopback[] = {{.address = "127.0.0.1", .type = SC_PATH_TCP}};
 
 static void on_message(struct sc_manager *m, const uint8_t peer[SC_RELAY_ID_BYTES], uint32_t path_id,
                        const struct sc_relay_message *msg, void *arg)
@@ -98,9 +98,8 @@ static const struct sc_manager_callbacks callbacks = {
 static void fast_config(struct sc_manager_config *c)
 {
     sc_manager_config_defaults(c);
-    c->tcp_port = 0;
-    c->listen_addresses = loopback;
-    c->n_listen_addresses = 1;
+    c->listeners = loopback;
+    c->n_listeners = 1;
     c->connection_timeout_ms = 2000;
     c->heartbeat_interval_ms = 200;
     c->reconnect_interval_ms = 100;
@@ -138,8 +137,14 @@ static const uint8_t *rid(const struct net *net, size_t i) { return sc_identity_
 static void start_relay(struct net *net, size_t i)
 {
     struct relay *r = &net->r[i];
-    r->cfg.tcp_port = r->port; /* 0 the first time: any free port */
-    assert_int_equal(sc_manager_new(net->base, &r->cfg, r->id, &callbacks, r, &r->m), 0);
+    struct sc_listen_spec spec[2];
+    for (size_t k = 0; k < r->cfg.n_listeners; k++) {
+        spec[k] = r->cfg.listeners[k];
+        spec[k].port = r->port; /* 0 the first time: any free port */
+    }
+    struct sc_manager_config cfg = r->cfg;
+    cfg.listeners = spec;
+    assert_int_equal(sc_manager_new(net->base, &cfg, r->id, &callbacks, r, &r->m), 0);
     assert_int_equal(sc_manager_start(r->m), 0);
     struct sc_manager_status st;
     sc_manager_get_status(r->m, &st);
@@ -421,10 +426,10 @@ static struct sc_link *path_link(struct net *net, size_t i, uint32_t path)
 static void test_failover(void **state)
 {
     (void)state;
-    static const char *const two[] = {"127.0.0.1", "127.0.0.2"};
+    static const struct sc_listen_spec two[] = {{.address = "127.0.0.1"}, {.address = "127.0.0.2"}};
     struct net *net = net_new(2);
-    net->r[1].cfg.listen_addresses = two;
-    net->r[1].cfg.n_listen_addresses = 2;
+    net->r[1].cfg.listeners = two;
+    net->r[1].cfg.n_listeners = 2;
     net->r[1].port = free_port(); /* the same port on both addresses */
     start_relay(net, 1);
     start_relay(net, 0);
