@@ -177,10 +177,15 @@ void sc_tcp_tune(int fd);
 void sc_tcp_bev_setup(struct bufferevent *bev);
 
 struct sc_tcp_listener;
-/* Called for every accepted connection with a socket bufferevent (now the
- * callee's), its descriptor number and the peer address. */
-typedef void (*sc_accept_cb)(struct bufferevent *bev, int fd, const struct sockaddr *addr,
+/* Called for every accepted connection with its socket (now the callee's:
+ * close it, or make it a bufferevent with sc_tcp_bev_new) and the peer
+ * address (an IPv4-mapped IPv6 address given as the IPv4 one). Nothing is
+ * spent on a connection before the callee decides to keep it. */
+typedef void (*sc_accept_cb)(struct event_base *base, int fd, const struct sockaddr *addr,
                              socklen_t addrlen, void *arg);
+/* A tuned socket bufferevent (sc_tcp_tune, sc_tcp_bev_setup) that owns fd;
+ * NULL when out of memory (fd closed then). */
+struct bufferevent *sc_tcp_bev_new(struct event_base *base, int fd);
 /* Listens on addr:port (port 0 picks a free one; see sc_tcp_listener_port).
  * An IPv6 wildcard ("::") accepts IPv4 too (dual stack). */
 int sc_tcp_listener_new(struct event_base *base, const char *addr, uint16_t port, int backlog,
