@@ -27,6 +27,7 @@ struct sc_closer {
     struct event *timer;
     bool silent;
     bool fin_sent;
+    bool peer_fin; /* the peer's FIN came while ours was still queued */
     sc_closer_cb done;
     void *arg;
 };
@@ -97,15 +98,25 @@ static void send_fin(struct sc_closer *c)
 static void on_write(struct bufferevent *bev, void *arg)
 {
     struct sc_closer *c = arg;
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-        send_fin(c);
+    if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+        return;
+    send_fin(c);
+    if (c->peer_fin)
+        sc_closer_finish(c);
 }
 
+/* The peer's FIN ends a graceful close only once what we queued is out
+ * (a layer's bytes, e.g. a CLOSE frame, may still be waiting here). */
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
-    (void)bev;
+    struct sc_closer *c = arg;
+    if (what == (BEV_EVENT_READING | BEV_EVENT_EOF) && !c->silent &&
+        evbuffer_get_length(bufferevent_get_output(bev)) != 0) {
+        c->peer_fin = true;
+        return;
+    }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-        sc_closer_finish(arg);
+        sc_closer_finish(c);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
