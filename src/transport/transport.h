@@ -135,7 +135,9 @@ typedef void (*sc_closer_cb)(struct sc_closer *c, void *arg);
  * (may be NULL) fires once, when the socket is closed. */
 struct sc_closer *sc_closer_start(struct bufferevent *bev, bool silent, uint64_t until_ms,
                                   sc_closer_cb done, void *arg);
-/* Ends a lingering close now (input drained first, so no reset); done fires. */
+/* Ends a lingering close now (input drained first, so no reset; a graceful
+ * one first writes what it still queues, as far as the socket takes it
+ * without blocking); done fires. */
 void sc_closer_finish(struct sc_closer *c);
 /* Ends every lingering close on `base` now: call before freeing the base. */
 void sc_closers_finish_all(struct event_base *base);
