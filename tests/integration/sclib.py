@@ -139,17 +139,21 @@ class Proc:
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   bufsize=1, env=env)
         self.lines = []
+        self.stamps = []  # time.monotonic() when each stdout line arrived
         self.err_lines = []
         self._lock = threading.Lock()
-        self._t = threading.Thread(target=self._reader, args=(self.p.stdout, self.lines), daemon=True)
+        self._t = threading.Thread(target=self._reader, args=(self.p.stdout, self.lines, self.stamps),
+                                   daemon=True)
         self._te = threading.Thread(target=self._reader, args=(self.p.stderr, self.err_lines), daemon=True)
         self._t.start()
         self._te.start()
 
-    def _reader(self, stream, sink):
+    def _reader(self, stream, sink, stamps=None):
         for line in stream:
             with self._lock:
                 sink.append(line.rstrip("\n"))
+                if stamps is not None:
+                    stamps.append(time.monotonic())
 
     @property
     def pid(self):
@@ -191,6 +195,12 @@ class Proc:
 
     def count(self, pattern):
         return len(self.find(pattern))
+
+    def find_stamped(self, pattern, start=0):
+        """Like find(), as (arrival time (monotonic), match) pairs."""
+        with self._lock:
+            stamps = list(self.stamps)
+        return [(stamps[i], m) for i, m in self.find(pattern, start) if i < len(stamps)]
 
     def send(self, line):
         self.p.stdin.write(line + "\n")
