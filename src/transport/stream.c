@@ -11,6 +11,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "secirc/limits.h"
 #include "transport/transport.h"
 #include "util/time.h"
 
@@ -191,6 +192,13 @@ void sc_layer_ready(struct sc_stream *s, struct bufferevent *above)
     struct negotiation *ng = s->ng;
     if (s->neg != NEG_RUNNING || !ng->starting.ops)
         return;
+    /* Back-pressure through the layer: a filter stops taking bytes from
+     * above while the level below holds this much (and refills as it
+     * drains), so the link's own output bound holds on every layer. */
+    struct bufferevent *below = s->lv[s->n - 1].bev;
+    if (above != below)
+        bufferevent_setwatermark(below, EV_WRITE, SC_LAYER_OUTPUT_HIGH_WATER_BYTES / 2,
+                                 SC_LAYER_OUTPUT_HIGH_WATER_BYTES);
     s->lv[s->n] = ng->starting;
     s->lv[s->n].bev = above;
     s->n++;
