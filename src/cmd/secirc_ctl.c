@@ -26,9 +26,8 @@
 #include "secirc/identity.h"
 #include "util/hex.h"
 
-/* Default of --socket: the daemon's default control.socket, secircd.sock in
- * data_dir, which defaults to the directory of the configuration file. */
-#define DEFAULT_SOCKET "secircd.sock"
+/* The socket's name in data_dir when control.socket is not given. */
+#define DEFAULT_SOCKET_NAME "secircd.sock"
 #define TIMEOUT_MS 10000
 /* Longest response line accepted (a `peers` answer for thousands of paths
  * is a few MiB). */
@@ -83,8 +82,10 @@ static const struct ctl_command ctl_commands[] = {
 
 static const char common_options[] =
     "\n"
-    "  -s, --socket PATH   the daemon's control socket (default: $SECIRC_SOCKET,\n"
-    "                      else " DEFAULT_SOCKET " in the current directory)\n"
+    "  -s, --socket PATH   the daemon's control socket; default $SECIRC_SOCKET,\n"
+    "                      else that of secircd run without --config:\n"
+    "                      $SECIRC_DATA_DIR/" DEFAULT_SOCKET_NAME ", or without it\n"
+    "                      ~/.local/share/secircd/" DEFAULT_SOCKET_NAME "\n"
     "  -c, --config FILE   use control.socket of this secircd configuration\n"
     "      --json          print the raw JSON result on one line%s\n"
     "  -h, --help          show this help\n"
@@ -199,6 +200,24 @@ static int parse_args(const struct ctl_command *cmd, int argc, char **argv, stru
     return PARSE_OK;
 }
 
+/* $SECIRC_SOCKET, else the control socket of secircd run without --config:
+ * control.socket's default in the embedded default's data directory
+ * ($SECIRC_DATA_DIR, else ~/.local/share/secircd, else ./secircd-data, as
+ * in relay/daemon.c). */
+static void default_socket(char *path, size_t pathlen)
+{
+    const char *env = getenv("SECIRC_SOCKET"), *data = getenv("SECIRC_DATA_DIR"),
+               *home = getenv("HOME");
+    if (env != NULL && env[0] != '\0')
+        snprintf(path, pathlen, "%s", env);
+    else if (data != NULL && data[0] != '\0')
+        snprintf(path, pathlen, "%s/%s", data, DEFAULT_SOCKET_NAME);
+    else if (home != NULL && home[0] != '\0')
+        snprintf(path, pathlen, "%s/.local/share/secircd/%s", home, DEFAULT_SOCKET_NAME);
+    else
+        snprintf(path, pathlen, "secircd-data/%s", DEFAULT_SOCKET_NAME);
+}
+
 /* The socket path: --socket, else --config's control.socket, else
  * $SECIRC_SOCKET, else the default. Returns PARSE_OK or the exit status. */
 static int resolve_socket(const struct ctl_args *a, char *path, size_t pathlen)
@@ -222,8 +241,7 @@ static int resolve_socket(const struct ctl_args *a, char *path, size_t pathlen)
         snprintf(path, pathlen, "%s", cfg->control.socket);
         sc_relay_config_free(cfg);
     } else {
-        const char *env = getenv("SECIRC_SOCKET");
-        snprintf(path, pathlen, "%s", env != NULL && env[0] != '\0' ? env : DEFAULT_SOCKET);
+        default_socket(path, pathlen);
     }
     struct sockaddr_un sun;
     if (strlen(path) >= sizeof sun.sun_path) {
