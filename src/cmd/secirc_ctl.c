@@ -71,7 +71,8 @@ static const struct ctl_command ctl_commands[] = {
     {"watch", "watch", OPERAND_NONE, false, "watch",
      "Prints the daemon's events as they happen, one line each (messages for\n"
      "this relay, path state changes, undelivered messages), until interrupted\n"
-     "or the daemon closes the connection. No timeout.\n"},
+     "or the daemon closes the connection. No timeout. Standard error says\n"
+     "when the events start; standard output has only events.\n"},
     {"reload", "reload", OPERAND_NONE, false, "reload",
      "Reloads the daemon's configuration file, as SIGHUP does. On an error the\n"
      "running configuration is kept and the error (FILE:LINE:COL) is printed.\n"},
@@ -314,13 +315,14 @@ static int conn_send(struct conn *c, const char *text, size_t len)
     return PARSE_OK;
 }
 
-/* Reads one line (LF cut off, NUL added). deadline < 0: none. Returns 1 and
- * the line, or the exit status (EOF, timeout, error, too long). */
+/* Reads one line (LF cut off, NUL added; the caller frees it). deadline
+ * < 0: none. Returns PARSE_OK, or the exit status (EOF, timeout, error, too
+ * long) after printing why. */
 static int conn_read_line(struct conn *c, int64_t deadline, char **line, size_t *len)
 {
     size_t scanned = 0;
     for (;;) {
-        char *lf = memchr(c->buf + scanned, '\n', c->len - scanned);
+        char *lf = c->len > scanned ? memchr(c->buf + scanned, '\n', c->len - scanned) : NULL;
         if (lf != NULL) {
             *len = (size_t)(lf - c->buf);
             *line = malloc(*len + 1);
@@ -491,9 +493,12 @@ static void print_result(const struct ctl_args *a, json_t *result)
     }
 }
 
-/* After `watch` answered: one line per event until the daemon hangs up. */
+/* After `watch` answered: one line per event until the daemon hangs up.
+ * Standard error says when the events start (standard output has only
+ * events). */
 static int watch_events(struct conn *c, const struct ctl_args *a)
 {
+    fprintf(stderr, "secirc watch: watching secircd at %s\n", c->path);
     for (;;) {
         char *line = NULL;
         size_t len = 0;
