@@ -7,6 +7,7 @@ examples/relay.yaml passes; key file checks go through the identity loader.
 Works in a temporary directory (removed at the end) and never creates a file
 next to the configuration it checks."""
 import os
+import signal
 import stat
 import sys
 
@@ -207,9 +208,23 @@ def run_checks(c, secircd, tmp):
     r = sclib.run([secircd, "--version"])
     c.check("--version prints the version", r.returncode == 0 and
             r.stdout.startswith("secircd "), r.stdout)
-    r = sclib.run([secircd])
-    c.check("no arguments: usage on stderr, exit 2", r.returncode == 2 and
-            "usage:" in r.stderr and r.stdout == "")
+    # no arguments: the embedded default (loopback listener, identity created
+    # 0600 in the data directory it names first), stopped by SIGTERM
+    data = tmp.join("default-data")
+    env = dict(os.environ, SECIRC_DATA_DIR=data)
+    d = sclib.Proc([secircd], name="secircd-default", stdin=False, env=env)
+    try:
+        sclib.wait_for(lambda: any("secircd.started" in l for l in d.err_lines), 20,
+                       "secircd (embedded default) started")
+        first = next(l for l in d.err_lines if "secircd.starting" in l)
+        key = os.path.join(data, "identity.key")
+        c.check("no arguments: runs on the embedded default and names its data directory first",
+                f"data_dir={data}" in first and os.path.exists(key), first)
+        c.check("the identity it created has mode 0600", stat.S_IMODE(os.stat(key).st_mode) == 0o600)
+        d.p.send_signal(signal.SIGTERM)
+        c.check("SIGTERM: exit 0", d.wait_exit(15) == 0, "\n".join(d.err_lines[-5:]))
+    finally:
+        d.stop()
     r = sclib.run([secircd, "--check-config"])
     c.check("--check-config without FILE: exit 2", r.returncode == 2 and "usage:" in r.stderr)
     r = sclib.run([secircd, "--config", tmp.join("tabs.yaml")])
