@@ -1,9 +1,8 @@
 /* fuzz/fuzz_relay_control.c — libFuzzer target for one control-socket
- * request line (sc_control_rpc_handle, relay/control_rpc.c) against a fake
- * of the relay/daemon.h operations defined here. Any bytes must give no
- * response (a valid notification) or exactly one JSON-RPC 2.0 response
- * object with a result or an error of a documented code; never a crash, a
- * leak or a hang. */
+ * request line (sc_control_rpc_handle) against a fake of relay/daemon.h
+ * defined here. Any bytes give no response (a valid notification) or one
+ * JSON-RPC 2.0 response with a result or an error of a documented code;
+ * never a crash, a leak or a hang. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -281,6 +281,13 @@ static int unreachable(const struct conn *c, const char *what, int err)
     return 3;
 }
 
+/* The daemon was reached but went away or went quiet: also exit status 3. */
+static int lost(const struct conn *c, const char *what)
+{
+    fprintf(stderr, "secirc %s: secircd at %s %s\n", c->name, c->path, what);
+    return 3;
+}
+
 /* Connects with a send timeout (connect and writes honour it). PARSE_OK or
  * the exit status. */
 static int conn_open(struct conn *c)
@@ -356,7 +363,7 @@ static int conn_read_line(struct conn *c, int64_t deadline, char **line, size_t 
         if (deadline >= 0) {
             int64_t left = deadline - now_ms();
             if (left <= 0)
-                return unreachable(c, "no answer within 10 s", 0);
+                return lost(c, "gave no answer within 10 s");
             wait = (int)left;
         }
         struct pollfd p = {c->fd, POLLIN, 0};
@@ -373,7 +380,7 @@ static int conn_read_line(struct conn *c, int64_t deadline, char **line, size_t 
         if (n < 0)
             return unreachable(c, "recv", errno);
         if (n == 0)
-            return unreachable(c, "the daemon closed the connection", 0);
+            return lost(c, "closed the connection");
         c->len += (size_t)n;
     }
 }

@@ -595,4 +595,5 @@ void sc_control_free(struct sc_control *ctl)
     evtimer_del(ctl->resume);
     while (ctl->clients != NULL)
         drop_client(ctl->clients);
+    event_active(ctl->reaper, EV_TIMEOUT, 0);
 }

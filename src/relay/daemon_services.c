@@ -14,7 +14,7 @@ int sc_daemon_services_start(struct sc_daemon *d)
         char err[768];
         d->control = sc_control_new(d, socket_path, err, sizeof err);
         if (!d->control) {
-            fprintf(stderr, "secircd: %s (control.socket: \"\" turns it off)\n", err);
+            fprintf(stderr, "secircd: %s; control.socket: \"\" runs without one\n", err);
             return SC_EIO;
         }
     }

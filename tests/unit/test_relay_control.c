@@ -1,10 +1,8 @@
-/* test_relay_control.c — the control socket (relay/control.c and
- * relay/control_rpc.c) against a fake of the relay/daemon.h operations
- * defined below: every JSON-RPC error case, params checks, notifications,
- * then the real Unix socket on an event loop: mode 0600, stale and foreign
- * files, pipelining in order, the 64 KiB line bound, the 64-client bound, a
- * watcher that stops reading, clients that vanish, and sc_control_free from
- * inside a request. Every wait is bounded by a deadline. */
+/* test_relay_control.c — the control socket (relay/control*.c) against a
+ * fake of relay/daemon.h below: every JSON-RPC error, params, notifications;
+ * then the real socket on an event loop: mode 0600, stale and foreign files,
+ * order, the 64 KiB line and 64-client bounds, a watcher that stops reading,
+ * clients that vanish, sc_control_free inside a request. Waits are bounded. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
