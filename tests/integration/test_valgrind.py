@@ -18,7 +18,7 @@ import socket
 import time
 
 import sclib
-from sclib import Checker, LinkTest, TempDir, binary, keygen, layer_args, mac1, wait_for, wire
+from sclib import run, Checker, LinkTest, TempDir, binary, keygen, layer_args, mac1, wait_for, wire
 
 c = Checker()
 if sclib.SANITIZE:
@@ -193,6 +193,14 @@ try:
         return "all"
     r = wait_for(all_closed, 10, "every raw connection closed")
     c.check("every other connection closed, with no byte sent to any of them", r == "all", r)
+
+    # --- the connection manager: three relays link, exchange messages, stop --
+    log_m, vg_m = vg("manager")
+    r = run([*vg_m, binary("basic_setup")], timeout=120)
+    clean, summary = vg_clean(log_m)
+    c.check("manager life cycle (examples/basic_setup: link, send, broadcast, stop): "
+            "no leak, no memory error", r.returncode == 0 and "basic_setup: done" in r.stdout and clean,
+            summary)
 finally:
     for p in procs:
         try:
