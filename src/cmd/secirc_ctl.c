@@ -202,21 +202,18 @@ static int parse_args(const struct ctl_command *cmd, int argc, char **argv, stru
 }
 
 /* $SECIRC_SOCKET, else the control socket of secircd run without --config:
- * control.socket's default in the embedded default's data directory
- * ($SECIRC_DATA_DIR, else ~/.local/share/secircd, else ./secircd-data, as
- * in relay/daemon.c). */
+ * control.socket's default in the embedded default's data directory. */
 static void default_socket(char *path, size_t pathlen)
 {
-    const char *env = getenv("SECIRC_SOCKET"), *data = getenv("SECIRC_DATA_DIR"),
-               *home = getenv("HOME");
-    if (env != NULL && env[0] != '\0')
+    const char *env = getenv("SECIRC_SOCKET");
+    if (env != NULL && env[0] != '\0') {
         snprintf(path, pathlen, "%s", env);
-    else if (data != NULL && data[0] != '\0')
-        snprintf(path, pathlen, "%s/%s", data, DEFAULT_SOCKET_NAME);
-    else if (home != NULL && home[0] != '\0')
-        snprintf(path, pathlen, "%s/.local/share/secircd/%s", home, DEFAULT_SOCKET_NAME);
-    else
-        snprintf(path, pathlen, "secircd-data/%s", DEFAULT_SOCKET_NAME);
+        return;
+    }
+    char dir[1024];
+    sc_relay_default_data_dir(dir, sizeof dir);
+    if ((size_t)snprintf(path, pathlen, "%.1000s/%s", dir, DEFAULT_SOCKET_NAME) >= pathlen)
+        path[0] = '\0'; /* too long for a socket path: reported as unreachable */
 }
 
 /* The socket path: --socket, else --config's control.socket, else
