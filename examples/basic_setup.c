@@ -68,10 +68,10 @@ static void print_status(struct app *a)
         char id[SC_RELAY_ID_HEX_LEN + 1] = "-";
         if (paths[i].has_id)
             sc_relay_id_to_hex(paths[i].relay_id, id);
-        printf("path %u: %.16s %s %s:%u %s %s latency=%ums priority=%u\n", paths[i].path_id, id,
+        printf("path %u: %.16s %s %s:%u %s %s latency=%uus priority=%u\n", paths[i].path_id, id,
                sc_path_type_name(paths[i].type), paths[i].host, paths[i].port,
                sc_path_state_name(paths[i].state), paths[i].inbound ? "inbound" : "outbound",
-               paths[i].latency_ms, paths[i].priority);
+               paths[i].latency_us, paths[i].priority);
     }
 }
 

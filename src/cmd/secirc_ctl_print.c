@@ -171,9 +171,8 @@ static void peer_row(json_t *p, uint64_t now, char (*cell)[CELL_BYTES])
     text_of(json_object_get(p, "state"), cell[COL_STATE], CELL_BYTES);
     text_of(json_object_get(p, "direction"), cell[COL_DIR], CELL_BYTES);
     json_t *lat = json_object_get(p, "latency_ms");
-    if (json_is_integer(lat) && json_integer_value(lat) > 0)
-        snprintf(cell[COL_LATENCY], CELL_BYTES, "%" JSON_INTEGER_FORMAT " ms",
-                 json_integer_value(lat));
+    if (json_is_number(lat) && json_number_value(lat) > 0)
+        snprintf(cell[COL_LATENCY], CELL_BYTES, "%.2f ms", json_number_value(lat));
     else
         snprintf(cell[COL_LATENCY], CELL_BYTES, "-");
     age(json_object_get(p, "last_seen"), now, cell[COL_SEEN], CELL_BYTES);
