@@ -147,16 +147,24 @@ static void on_probe_over(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct mpeer *peer = arg;
     struct sc_manager *m = peer->m;
-    for (struct mlink *l = m->links; l; l = l->next)
+    /* No answer: half-open. Waiting for a CLOSE from a dead peer would only
+     * keep the slot (and the path) for the linger time, so these end now. */
+    struct mlink *dead[16];
+    size_t n = 0;
+    for (struct mlink *l = m->links; l && n < 16; l = l->next)
         if (l->peer == peer && l->probed) {
             l->probed = false;
-            close_duplicate(m, l); /* no answer: half-open */
+            l->end_reason = SC_REASON_HEARTBEAT_TIMEOUT;
+            dead[n++] = l;
         }
-    if (peer->pending) {
-        struct mlink *fresh = peer->pending;
-        peer->pending = NULL;
-        sc_mgr_attach(fresh, peer);
+    struct mlink *fresh = peer->pending;
+    peer->pending = NULL;
+    for (size_t i = 0; i < n; i++) {
+        m->duplicates++;
+        sc_link_free(dead[i]->link); /* its on_closed runs now and frees dead[i] */
     }
+    if (fresh)
+        sc_mgr_attach(fresh, peer);
 }
 
 /* A probed link answered: it is alive. If a pending link was waiting on

@@ -201,6 +201,30 @@ try:
     c.check("manager life cycle (examples/basic_setup: link, send, broadcast, stop): "
             "no leak, no memory error", r.returncode == 0 and "basic_setup: done" in r.stdout and clean,
             summary)
+
+    # --- the daemon: starts, links, exchanges messages, stops on SIGTERM ------
+    import json
+    from relays import Relay, messages, wait_linked
+    log_a, vg_a = vg("secircd-a")
+    log_b, vg_b = vg("secircd-b")
+    ra, rb = Relay(tmp, "vg-a"), Relay(tmp, "vg-b")
+    ra.links.append((rb, 8))
+    daemons = [ra, rb]
+    rb.start(wrapper=vg_b)
+    ra.start(wrapper=vg_a)
+    wait_linked(daemons, timeout=60)
+    watch = rb.watch()
+    r = ra.ctl("send", "--to", rb.id, json.dumps({"type": "relay_message", "content": "under valgrind"}))
+    wait_for(lambda: messages(watch), 30, "the message at b")
+    r = ra.ctl("broadcast", json.dumps({"content": "everyone"}))
+    wait_for(lambda: len(messages(watch)) >= 2, 30, "the broadcast at b")
+    watch.stop()
+    rc_a, rc_b = ra.stop(timeout=60), rb.stop(timeout=60)
+    clean_a, sum_a = vg_clean(log_a)
+    clean_b, sum_b = vg_clean(log_b)
+    c.check("secircd life cycle under valgrind (start, link, send, broadcast, SIGTERM): exit 0, "
+            "no leak, no memory error", rc_a == 0 and rc_b == 0 and clean_a and clean_b,
+            f"rc {rc_a}/{rc_b}\n{sum_a}\n{sum_b}")
 finally:
     for p in procs:
         try:
