@@ -83,6 +83,7 @@ struct mlink {
     bool authenticated;
     bool counted;             /* counted in peer->links */
     bool probed;              /* a PING is out to check it is alive */
+    bool doomed;              /* lost the tie-break: closes once the probe tells how */
     enum sc_reason end_reason; /* set when the manager itself closes it */
 };
 

@@ -173,6 +173,8 @@ static void probe_answered(struct sc_manager *m, struct mlink *l)
 {
     struct mpeer *peer = l->peer;
     l->probed = false;
+    if (l->doomed)
+        close_duplicate(m, l); /* alive, and the loser of the tie-break */
     if (peer->pending && l->inbound != peer->pending->inbound) {
         struct mlink *fresh = peer->pending;
         peer->pending = NULL;
@@ -187,9 +189,10 @@ static void probe_answered(struct sc_manager *m, struct mlink *l)
  *     is half-open): both stay; the older ones are probed, and closed if
  *     they do not answer;
  *   - opposite directions (both relays dialed): the link dialed by the
- *     lower relay ID wins, on both sides alike. A loser already up closes
- *     at once; a fresh loser waits (pending, uncounted) while the winners
- *     are probed: if they answer it closes, if not it replaces them. */
+ *     lower relay ID wins, on both sides alike. A loser already up is
+ *     probed and closes (politely if alive, at once if not); a fresh loser
+ *     waits (pending, uncounted) while the winners are probed: if they
+ *     answer it closes, if not it replaces them. */
 static void resolve(struct sc_manager *m, struct mlink *fresh, struct mpeer *peer)
 {
     bool lower = we_are_lower(m, peer);
@@ -199,12 +202,16 @@ static void resolve(struct sc_manager *m, struct mlink *fresh, struct mpeer *pee
     for (struct mlink *l = m->links; l; l = l->next) {
         if (l == fresh || l->peer != peer || !l->counted)
             continue;
-        if (l->inbound == fresh->inbound)
+        if (l->inbound == fresh->inbound) {
             probe(m, peer, l);
-        else if (fresh_wins)
-            close_duplicate(m, l);
-        else
+        } else if (fresh_wins) {
+            /* It goes either way: politely if it answers the probe, at once
+             * if it is half-open (a dead peer would never answer a CLOSE). */
+            l->doomed = true;
+            probe(m, peer, l);
+        } else {
             opposite_alive = true;
+        }
     }
     if (!opposite_alive) {
         sc_mgr_attach(fresh, peer);
