@@ -101,6 +101,8 @@ enum sc_link_state {
 const char *sc_link_state_name(enum sc_link_state state);
 
 #define SC_MESSAGE_ID_BYTES 16u
+/* RELAY flags (docs/PROTOCOL.md): bit 0 = flood to all peers (mesh). */
+#define SC_RELAY_FLAG_BROADCAST 0x01u
 
 /* A relay message as delivered; pointers are valid during the callback. */
 struct sc_relay_message {

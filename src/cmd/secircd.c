@@ -1,20 +1,25 @@
 /* cmd/secircd.c — main() of the relay daemon: argument handling only.
  * --check-config loads and checks a configuration (relay/config.c) and
- * exits 0 or 2; running the relay itself belongs to the relay layer. Never
- * writes a file. */
+ * exits 0 or 2; running the relay belongs to the relay layer
+ * (relay/daemon.c). */
 #include <stdio.h>
 #include <string.h>
 
 #include "relay/config.h"
+#include "relay/daemon.h"
 
 static const char usage_text[] =
-    "usage: secircd --config FILE\n"
+    "usage: secircd [--config FILE]\n"
     "       secircd --check-config FILE\n"
     "       secircd --version | --help\n"
     "\n"
     "The secirc relay daemon.\n"
     "\n"
-    "  --config FILE        run the relay with this YAML configuration (docs/CONFIG.md)\n"
+    "  --config FILE        run the relay in the foreground with this YAML\n"
+    "                       configuration (docs/CONFIG.md); without it, run on the\n"
+    "                       embedded default: a loopback listener and an identity in\n"
+    "                       $SECIRC_DATA_DIR (default ~/.local/share/secircd)\n"
+    "                       SIGTERM/SIGINT stop it cleanly, SIGHUP reloads the file\n"
     "  --check-config FILE  check the configuration and its files, print\n"
     "                       'configuration OK' and exit 0, or print\n"
     "                       FILE:LINE:COL: message on stderr and exit 2\n"
@@ -50,15 +55,10 @@ int main(int argc, char **argv)
             printf("configuration OK\n");
         return status;
     }
-    if (argc == 3 && strcmp(argv[1], "--config") == 0) {
-        struct sc_relay_config *cfg = NULL;
-        int status = check_config(argv[2], &cfg);
-        sc_relay_config_free(cfg);
-        if (status == 0)
-            fprintf(stderr, "secircd: the configuration is valid, but running the relay is not "
-                            "available in this build yet\n");
-        return 2;
-    }
+    if (argc == 3 && strcmp(argv[1], "--config") == 0)
+        return sc_daemon_run(argv[2]);
+    if (argc == 1)
+        return sc_daemon_run(NULL);
     fputs(usage_text, stderr);
     return 2;
 }

@@ -46,8 +46,6 @@ enum sc_msg_type {
     SC_MSG_PADDING = 8,
 };
 
-/* Relay message flags. */
-#define SC_RELAY_FLAG_BROADCAST 0x01u
 
 /* One decoded message; pointers point into the frame body. */
 struct sc_frame_msg {

@@ -74,7 +74,8 @@ int sc_daemon_disconnect(struct sc_daemon *d, const char *relay_id_hex, char *er
 int sc_daemon_reload(struct sc_daemon *d, char *err, size_t errlen);
 int sc_daemon_rotate_link_key(struct sc_daemon *d, char *err, size_t errlen);
 
-/* Events for `watch` subscribers, as JSON objects (a new reference each):
+/* Events for `watch` subscribers, as JSON objects (the callback gets its
+ * own reference and must json_decref it):
  *   {"event":"message", "from": hex, "id": hex32, "broadcast": bool,
  *    "hop_limit": n, "body": <the JSON value>}
  *   {"event":"path", "path_id", "relay_id", "type", "state", "old_state",
@@ -90,6 +91,7 @@ struct sc_daemon_metrics {
     uint64_t messages_forwarded;     /* mesh: copies sent on for others */
     uint64_t messages_deduplicated;  /* mesh: copies dropped as seen */
     uint64_t messages_delivered;     /* to this relay (watch) */
+    uint64_t messages_invalid;       /* not JSON: dropped, not forwarded */
     uint64_t handshakes_ok;          /* links authenticated, both directions */
     uint64_t handshakes_failed[SC_REASON_COUNT]; /* by reason, both directions */
     /* RTT histogram of heartbeats, milliseconds: counts of samples <= each
