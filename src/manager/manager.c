@@ -530,7 +530,8 @@ void sc_manager_stop(struct sc_manager *m)
             sc_dial_cancel(p->dial);
             p->dial = NULL;
         }
-        evtimer_del(p->timer);
+        if (p->timer) /* inbound paths have none */
+            evtimer_del(p->timer);
         if (!p->link)
             sc_mgr_path_set_state(p, SC_PATH_DISCONNECTED, SC_REASON_SHUTDOWN);
     }
