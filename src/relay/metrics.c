@@ -218,6 +218,9 @@ static void traffic(struct writer *w, const struct sc_metrics_snapshot *s)
            s->daemon.messages_deduplicated);
     scalar(w, "secirc_messages_delivered_total", "counter",
            "Messages addressed to this relay and delivered to it.", s->daemon.messages_delivered);
+    scalar(w, "secirc_messages_invalid_total", "counter",
+           "Messages received that were not JSON: dropped, not forwarded.",
+           s->daemon.messages_invalid);
     rtt_histogram(w, s);
 }
 
