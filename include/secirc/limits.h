@@ -80,6 +80,11 @@
 /* Kernel send queue not yet sent (TCP_NOTSENT_LOWAT): control messages
  * wait behind at most this much bulk in the kernel. */
 #define SC_TCP_NOTSENT_LOWAT_BYTES (128u * 1024u)
+/* Bytes a transport layer (tls, websocket, ...) may push into the level
+ * below it before it stops taking more from above: without this bound a
+ * filter layer moves everything down at once and a peer that stops reading
+ * makes the sender buffer without limit. */
+#define SC_LAYER_OUTPUT_HIGH_WATER_BYTES (128u * 1024u)
 
 /* --- Rekey (whichever comes first) ---------------------------------------- */
 #define SC_REKEY_AFTER_FRAMES_DEFAULT 65536u                      /* rekey_after_messages */

@@ -133,7 +133,7 @@ struct sc_path_info {
     bool inbound;              /* the peer dialed us (transient path) */
     bool authenticated;
     uint8_t priority;
-    uint32_t latency_ms, jitter_ms; /* EWMA of heartbeats; 0 = not measured yet */
+    uint32_t latency_us, jitter_us; /* EWMA of heartbeats; 0 = not measured yet */
     uint64_t last_seen_unix;   /* 0 = never */
     uint64_t uptime_ms;        /* of the current link; 0 if none */
     uint32_t heartbeats_missed;

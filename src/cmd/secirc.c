@@ -10,13 +10,23 @@ static const struct sc_cli_command commands[] = {
     {"id", "print the relay ID of a key file", sc_cli_id},
     {"selftest", "run built-in checks: 'selftest handshake'", sc_cli_selftest},
     {"link-test", "link two processes by hand (listen|connect), for tests", sc_cli_link_test},
+    {"status", "show a running secircd's status (control socket)", sc_cli_control},
+    {"peers", "list its paths to peers: state, latency, last seen", sc_cli_control},
+    {"explain", "say why a relay is or is not linked: 'explain RELAY_ID'", sc_cli_control},
+    {"connect", "dial a relay now: 'connect RELAY_ID'", sc_cli_control},
+    {"disconnect", "close the links to a relay: 'disconnect RELAY_ID'", sc_cli_control},
+    {"send", "send a JSON message to one relay: 'send --to RELAY_ID JSON'", sc_cli_control},
+    {"broadcast", "send a JSON message to every peer: 'broadcast JSON'", sc_cli_control},
+    {"watch", "print the daemon's events as they happen", sc_cli_control},
+    {"reload", "reload the daemon's configuration file", sc_cli_control},
+    {"rotate-link-key", "replace the relay's link key now", sc_cli_control},
 };
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: secirc COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n'secirc COMMAND --help' describes one command.\n");
 }
 

@@ -110,9 +110,16 @@ int sc_hs_init(struct sc_handshake *hs, const struct sc_hs_config *cfg)
         cfg->max_cert_lifetime_s ? cfg->max_cert_lifetime_s : SC_CERT_LIFETIME_MAX_S_DEFAULT;
     if (cfg->has_expected_id)
         memcpy(hs->expected_id, cfg->expected_id, SC_RELAY_ID_BYTES);
+    if (cfg->binding_len > SC_HS_BINDING_MAX_BYTES || (cfg->binding_len && !cfg->binding))
+        return SC_EINVAL;
+    /* prologue = "secirc/1" || channel binding (docs/PROTOCOL.md) */
+    uint8_t prologue[sizeof SC_HS_PROLOGUE - 1 + SC_HS_BINDING_MAX_BYTES];
+    memcpy(prologue, SC_HS_PROLOGUE, sizeof SC_HS_PROLOGUE - 1);
+    if (cfg->binding_len)
+        memcpy(prologue + sizeof SC_HS_PROLOGUE - 1, cfg->binding, cfg->binding_len);
     int err = sc_noise_handshake_init_keypair(
         &hs->noise, SC_HS_PROTOCOL_NAME, cfg->initiator ? SC_NOISE_INITIATOR : SC_NOISE_RESPONDER,
-        (const uint8_t *)SC_HS_PROLOGUE, sizeof SC_HS_PROLOGUE - 1, cfg->link_key->priv,
+        prologue, sizeof SC_HS_PROLOGUE - 1 + cfg->binding_len, cfg->link_key->priv,
         cfg->link_key->pub, cfg->e_priv, NULL);
     if (err)
         return fail(hs, SC_REASON_HANDSHAKE_FAILED, err);

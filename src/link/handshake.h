@@ -19,6 +19,7 @@
 
 #define SC_HS_PROTOCOL_NAME "Noise_XX_25519_ChaChaPoly_BLAKE2b"
 #define SC_HS_PROLOGUE "secirc/1"
+#define SC_HS_BINDING_MAX_BYTES 64u
 #define SC_HS_MAC1_LABEL "secirc mac1 v2"
 #define SC_HS_MAC1_BYTES 16u
 #define SC_HS_PAYLOAD_BYTES 128u
@@ -57,6 +58,10 @@ struct sc_hs_config {
     bool probe_resistance; /* responder: only our own ID's mac1 passes */
     uint32_t max_message_bytes; /* largest payload we accept (announced) */
     uint64_t now_unix;          /* wall clock at the start: the mac1 epoch */
+    /* Channel binding (e.g. the TLS exporter): appended to the prologue,
+     * so a handshake across a terminated TLS session fails. NULL = none. */
+    const uint8_t *binding;
+    size_t binding_len;         /* at most SC_HS_BINDING_MAX_BYTES */
     uint32_t max_cert_lifetime_s; /* peer certificates valid longer are refused */
     const uint8_t *e_priv; /* tests only: injected ephemeral key, else NULL */
 };

@@ -343,6 +343,12 @@ int sc_link_start(struct event_base *base, struct sc_stream *stream,
         .now_unix = sc_unix_s(),
         .max_cert_lifetime_s = cfg->max_cert_lifetime_s,
     };
+    struct sc_stream_info si;
+    sc_stream_get_info(stream, &si);
+    if (si.has_binding) { /* a layer (TLS) binds the handshake to its session */
+        hc.binding = si.binding;
+        hc.binding_len = sizeof si.binding;
+    }
     memcpy(hc.expected_id, cfg->expected_id, SC_RELAY_ID_BYTES);
     if (!err)
         err = sc_hs_init(link->hs, &hc);

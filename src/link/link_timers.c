@@ -99,13 +99,14 @@ static void on_teardown(evutil_socket_t fd, short what, void *arg)
 int link_timers_init(struct sc_link *link)
 {
     struct link_timers *t = &link->t;
+    /* The linger timer is made when closing starts, and the deadline is
+     * freed at authentication: an idle link holds four events. */
     t->deadline = evtimer_new(link->base, on_deadline, link);
     t->heartbeat = event_new(link->base, -1, EV_PERSIST, on_heartbeat, link);
-    t->linger = evtimer_new(link->base, on_linger, link);
     t->cert = evtimer_new(link->base, on_cert_expiry, link);
     t->flush = event_new(link->base, -1, 0, on_flush, link);
     t->teardown = event_new(link->base, -1, 0, on_teardown, link);
-    if (!t->deadline || !t->heartbeat || !t->linger || !t->cert || !t->flush || !t->teardown)
+    if (!t->deadline || !t->heartbeat || !t->cert || !t->flush || !t->teardown)
         return SC_ENOMEM;
     return 0;
 }
@@ -129,7 +130,8 @@ void link_timers_on_start(struct sc_link *link)
 
 void link_timers_on_authenticated(struct sc_link *link)
 {
-    evtimer_del(link->t.deadline);
+    event_free(link->t.deadline);
+    link->t.deadline = NULL;
     if (link->heartbeat_ms)
         arm(link->t.heartbeat, link->heartbeat_ms);
     uint64_t now = sc_unix_s(), until = link->peer_cert_expiry + SC_CERT_CLOCK_SKEW_S;
@@ -140,12 +142,19 @@ void link_timers_on_closing(struct sc_link *link)
 {
     evtimer_del(link->t.heartbeat);
     evtimer_del(link->t.cert);
-    evtimer_del(link->t.deadline);
+    if (link->t.deadline)
+        evtimer_del(link->t.deadline);
+    if (!link->t.linger)
+        link->t.linger = evtimer_new(link->base, on_linger, link);
 }
 
 /* Restarts the no-progress timer, never past the close's absolute limit. */
 void link_timers_on_progress(struct sc_link *link)
 {
+    if (!link->t.linger) { /* out of memory for a timer: no waiting either */
+        link_finalize(link, true);
+        return;
+    }
     uint64_t now = sc_mono_ms();
     uint64_t left = link->close_deadline_ms > now ? link->close_deadline_ms - now : 0;
     arm(link->t.linger, left < SC_LINK_LINGER_MS ? left : SC_LINK_LINGER_MS);
@@ -153,9 +162,11 @@ void link_timers_on_progress(struct sc_link *link)
 
 void link_timers_on_finalized(struct sc_link *link)
 {
-    evtimer_del(link->t.deadline);
+    if (link->t.deadline)
+        evtimer_del(link->t.deadline);
+    if (link->t.linger)
+        evtimer_del(link->t.linger);
     evtimer_del(link->t.heartbeat);
-    evtimer_del(link->t.linger);
     evtimer_del(link->t.cert);
     event_del(link->t.flush);
     event_active(link->t.teardown, EV_TIMEOUT, 0);

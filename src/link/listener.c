@@ -137,16 +137,26 @@ static void tarpit_add(struct sc_listener *l, struct bufferevent *bev, uint64_t 
 /* Turns a connection away at accept: at once, or (probe resistance) the way
  * a probe is ended: silence until connection_timeout, then a FIN; but never
  * with descriptors running low, where holding one would hurt known peers. */
-static void refuse(struct sc_listener *l, struct bufferevent *bev, int fd, const char *addr,
-                   enum sc_reason reason, const char *cap, uint64_t now_ms)
+static void refuse(struct sc_listener *l, int fd, const struct sockaddr *sa, enum sc_reason reason,
+                   const char *cap, uint64_t now_ms)
 {
     l->stats.refused++;
     count_end(l, reason, true, false);
-    log_refused(l, addr, reason, cap);
-    if (l->cfg.link.probe_resistance && l->max_tarpit && !fd_pressure(l, fd))
+    long long sup = sc_log_ratelimit_pass(&l->refuse_rl, now_ms);
+    if (sup >= 0) {
+        char addr[64] = "-";
+        if (l->cfg.log_addresses)
+            sc_sockaddr_format(sa, addr, sizeof addr);
+        sc_log(SC_LOG_WARN, "listener.refused", "addr=%s reason=%s cap=%s suppressed=%lld", addr,
+               sc_reason_name(reason), cap, sup);
+    }
+    if (!l->cfg.link.probe_resistance || !l->max_tarpit || fd_pressure(l, fd)) {
+        evutil_closesocket(fd);
+        return;
+    }
+    struct bufferevent *bev = sc_tcp_bev_new(l->base, fd); /* closes fd on failure */
+    if (bev)
         tarpit_add(l, bev, now_ms + l->cfg.link.connection_timeout_ms);
-    else
-        sc_bev_free_now(bev);
 }
 
 /* Makes room for a newcomer: the oldest handshake of the source with the
@@ -301,38 +311,41 @@ static void on_layers(struct sc_stream *stream, int err, const char *why, void *
         sc_stream_close(stream, SC_STREAM_LINGER_MS);
 }
 
-static void on_accept(struct bufferevent *bev, int fd, const struct sockaddr *sa, socklen_t salen,
+/* Admission first, on the bare socket: a refusal costs accept() and close()
+ * and a table lookup, nothing more. */
+static void on_accept(struct event_base *base, int fd, const struct sockaddr *sa, socklen_t salen,
                       void *arg)
 {
+    (void)base;
     struct sc_listener *l = arg;
     const struct sc_listener_config *c = &l->cfg;
     uint64_t now = sc_mono_ms();
-    char addr[64];
-    sc_sockaddr_format(sa, addr, sizeof addr);
     struct source *src = sc_sources_get(&l->sources, sa, c->handshake_rate_per_address,
                                         c->handshake_burst_per_address, now);
     if (!src || src->handshakes >= c->max_handshakes_per_address) {
-        refuse(l, bev, fd, addr, SC_REASON_HANDSHAKE_LIMIT, "max_handshakes_per_address", now);
+        refuse(l, fd, sa, SC_REASON_HANDSHAKE_LIMIT, "max_handshakes_per_address", now);
         return;
     }
     if (!sc_token_bucket_take(&src->bucket, now)) {
-        refuse(l, bev, fd, addr, SC_REASON_RATE_LIMITED, "handshake_rate_per_address", now);
+        refuse(l, fd, sa, SC_REASON_RATE_LIMITED, "handshake_rate_per_address", now);
         return;
     }
     if (!sc_token_bucket_take(&l->bucket, now)) {
-        refuse(l, bev, fd, addr, SC_REASON_RATE_LIMITED, "handshake_rate", now);
+        refuse(l, fd, sa, SC_REASON_RATE_LIMITED, "handshake_rate", now);
         return;
     }
     /* Full, or descriptors running low: the busiest source gives way. */
     bool urgent = fd_pressure(l, fd);
     if ((l->stats.handshakes_in_progress >= c->max_handshakes || urgent) && !evict_one(l, urgent)) {
-        refuse(l, bev, fd, addr, SC_REASON_HANDSHAKE_LIMIT,
-               urgent ? "fd_reserve" : "max_handshakes", now);
+        refuse(l, fd, sa, SC_REASON_HANDSHAKE_LIMIT, urgent ? "fd_reserve" : "max_handshakes", now);
         return;
     }
     struct tracked *t = calloc(1, sizeof *t);
-    if (!t) {
-        bufferevent_free(bev);
+    struct bufferevent *bev = t ? sc_tcp_bev_new(l->base, fd) : NULL;
+    if (!bev) {
+        if (!t)
+            evutil_closesocket(fd);
+        free(t);
         return;
     }
     struct sc_stream *stream;
@@ -344,7 +357,7 @@ static void on_accept(struct bufferevent *bev, int fd, const struct sockaddr *sa
     t->src = src;
     t->fd = fd;
     t->started_ms = now;
-    snprintf(t->addr, sizeof t->addr, "%s", addr);
+    sc_sockaddr_format(sa, t->addr, sizeof t->addr);
     t->counted_handshake = true;
     sc_source_add_handshake(src, t);
     l->stats.handshakes_in_progress++;

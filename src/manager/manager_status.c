@@ -41,8 +41,8 @@ void sc_mgr_path_info(const struct mpath *p, struct sc_path_info *out)
     struct sc_link_stats st;
     sc_link_get_stats(p->link->link, &st);
     out->authenticated = p->link->authenticated;
-    out->latency_ms = (st.srtt_us ? st.srtt_us : st.rtt_us) / 1000u;
-    out->jitter_ms = st.rttvar_us / 1000u;
+    out->latency_us = st.srtt_us ? st.srtt_us : st.rtt_us;
+    out->jitter_us = st.rttvar_us;
     if (st.last_seen_ms)
         out->last_seen_unix = sc_unix_s() - (now - st.last_seen_ms) / 1000u;
     out->uptime_ms = st.authenticated_ms ? now - st.authenticated_ms : 0;

@@ -324,3 +324,14 @@ int sc_relay_config_check_files(const struct sc_relay_config *cfg, char *err, si
         return rc;
     return 0;
 }
+
+void sc_relay_default_data_dir(char *out, size_t len)
+{
+    const char *env = getenv("SECIRC_DATA_DIR"), *home = getenv("HOME");
+    if (env && env[0])
+        snprintf(out, len, "%s", env);
+    else if (home && home[0])
+        snprintf(out, len, "%s/.local/share/secircd", home);
+    else
+        snprintf(out, len, "secircd-data");
+}

@@ -229,6 +229,10 @@ int sc_relay_config_defaults(const char *base_dir, struct sc_relay_config **out)
 
 void sc_relay_config_free(struct sc_relay_config *cfg);
 
+/* The data directory of the embedded default (secircd without --config):
+ * $SECIRC_DATA_DIR, else ~/.local/share/secircd, else ./secircd-data. */
+void sc_relay_default_data_dir(char *out, size_t len);
+
 /* "tcp", "tor", "websocket". */
 const char *sc_relay_transport_name(enum sc_relay_transport t);
 

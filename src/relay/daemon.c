@@ -432,17 +432,10 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(d->base, NULL);
 }
 
-/* The data directory of the embedded default: $SECIRC_DATA_DIR, else
- * ~/.local/share/secircd, else ./secircd-data; created 0700. */
+/* The data directory of the embedded default, created 0700. */
 static int default_data_dir(char *out, size_t len)
 {
-    const char *env = getenv("SECIRC_DATA_DIR"), *home = getenv("HOME");
-    if (env && env[0])
-        snprintf(out, len, "%s", env);
-    else if (home && home[0])
-        snprintf(out, len, "%s/.local/share/secircd", home);
-    else
-        snprintf(out, len, "secircd-data");
+    sc_relay_default_data_dir(out, len);
     /* mkdir -p, each level 0700 (only the last one is ours). */
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s", out);

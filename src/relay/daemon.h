@@ -45,7 +45,8 @@ json_t *sc_daemon_status_json(struct sc_daemon *d);
 /* The seed's "available connections": an array with one object per path:
  *   {"path_id", "relay_id" (hex or null), "type", "host", "port", "state",
  *    "direction" ("outbound"|"inbound"), "authenticated", "priority",
- *    "latency_ms", "jitter_ms", "last_seen" (unix s or null), "uptime_s",
+ *    "latency_ms", "jitter_ms" (decimals; 0 = not measured yet),
+ *    "last_seen" (unix s or null), "uptime_s",
  *    "heartbeats_missed", "messages_sent", "messages_received",
  *    "bytes_sent", "bytes_received", "reconnects", "failures",
  *    "last_reason", "next_attempt_in_ms"}

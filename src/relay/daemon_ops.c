@@ -53,15 +53,15 @@ static json_t *path_json(const struct sc_daemon *d, const struct sc_path_info *p
 {
     bool show_host = !p->inbound || d->cfg->privacy.log_peer_addresses;
     return json_pack(
-        "{s:i, s:o, s:s, s:s, s:i, s:s, s:s, s:b, s:i, s:i, s:i, s:o, s:I, s:i, s:I, s:I, s:I, "
+        "{s:i, s:o, s:s, s:s, s:i, s:s, s:s, s:b, s:i, s:f, s:f, s:o, s:I, s:i, s:I, s:I, s:I, "
         "s:I, s:i, s:i, s:s, s:I}",
         "path_id", (json_int_t)p->path_id, "relay_id",
         p->has_id ? hex_json(p->relay_id, SC_RELAY_ID_BYTES) : json_null(), "type",
         sc_path_type_name(p->type), "host", show_host ? p->host : "-", "port",
         (json_int_t)(p->inbound ? 0 : p->port), "state", sc_path_state_name(p->state), "direction",
         p->inbound ? "inbound" : "outbound", "authenticated", p->authenticated, "priority",
-        (json_int_t)p->priority, "latency_ms", (json_int_t)p->latency_ms, "jitter_ms",
-        (json_int_t)p->jitter_ms, "last_seen",
+        (json_int_t)p->priority, "latency_ms", p->latency_us / 1000.0, "jitter_ms",
+        p->jitter_us / 1000.0, "last_seen",
         p->last_seen_unix ? json_integer((json_int_t)p->last_seen_unix) : json_null(), "uptime_s",
         (json_int_t)(p->uptime_ms / 1000u), "heartbeats_missed", (json_int_t)p->heartbeats_missed,
         "messages_sent", (json_int_t)p->messages_sent, "messages_received",

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -19,6 +20,8 @@
 /* recv() calls in the final drain before close(): bounded even if the peer
  * keeps sending. */
 #define FINAL_DRAIN_READS 64
+/* Pieces of queued output handed to the kernel when a close is cut short. */
+#define FINAL_WRITE_IOVECS 8
 
 struct sc_closer {
     struct sc_closer *prev, *next; /* every closer still lingering */
@@ -27,6 +30,7 @@ struct sc_closer {
     struct event *timer;
     bool silent;
     bool fin_sent;
+    bool peer_fin; /* the peer's FIN came while ours was still queued */
     sc_closer_cb done;
     void *arg;
 };
@@ -66,10 +70,32 @@ static void drain_socket(int fd)
             break;
 }
 
+/* A graceful close ended early (the program exits) still hands the kernel
+ * what it queued, as far as the socket takes it without blocking: under a
+ * layer a link's CLOSE may be waiting here. (The bufferevent's output
+ * cannot be drained by us, so it is read in place; it is freed next.) */
+static void write_queued(struct bufferevent *bev, int fd)
+{
+    struct evbuffer_iovec vec[FINAL_WRITE_IOVECS];
+    int n = evbuffer_peek(bufferevent_get_output(bev), -1, NULL, vec, FINAL_WRITE_IOVECS);
+    if (n <= 0)
+        return;
+    struct iovec iov[FINAL_WRITE_IOVECS];
+    size_t count = (size_t)n < FINAL_WRITE_IOVECS ? (size_t)n : FINAL_WRITE_IOVECS;
+    for (size_t i = 0; i < count; i++) {
+        iov[i].iov_base = vec[i].iov_base;
+        iov[i].iov_len = vec[i].iov_len;
+    }
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = count};
+    (void)sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 void sc_closer_finish(struct sc_closer *c)
 {
     forget(c);
     int fd = bufferevent_getfd(c->bev);
+    if (fd >= 0 && !c->silent)
+        write_queued(c->bev, fd);
     if (fd >= 0)
         drain_socket(fd);
     sc_bev_free_now(c->bev); /* a FIN, as nothing is left unread */
@@ -97,15 +123,25 @@ static void send_fin(struct sc_closer *c)
 static void on_write(struct bufferevent *bev, void *arg)
 {
     struct sc_closer *c = arg;
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-        send_fin(c);
+    if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+        return;
+    send_fin(c);
+    if (c->peer_fin)
+        sc_closer_finish(c);
 }
 
+/* The peer's FIN ends a graceful close only once what we queued is out
+ * (a layer's bytes, e.g. a CLOSE frame, may still be waiting here). */
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
-    (void)bev;
+    struct sc_closer *c = arg;
+    if (what == (BEV_EVENT_READING | BEV_EVENT_EOF) && !c->silent &&
+        evbuffer_get_length(bufferevent_get_output(bev)) != 0) {
+        c->peer_fin = true;
+        return;
+    }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-        sc_closer_finish(arg);
+        sc_closer_finish(c);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)

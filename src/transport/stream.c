@@ -2,6 +2,7 @@
  * bottom-up negotiation under one deadline, top-down close, and what the
  * layers know (transport/transport.h). Owns every level's bufferevent; a
  * layer frees only what it created. Never reads or writes payload bytes. */
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "secirc/limits.h"
 #include "transport/transport.h"
 #include "util/time.h"
 
@@ -22,14 +24,8 @@ struct level {
 /* Negotiation: IDLE -> RUNNING -> DONE (outcome reported from the loop). */
 enum neg_state { NEG_IDLE, NEG_RUNNING, NEG_DONE };
 
-struct sc_stream {
-    struct event_base *base;
-    struct level lv[SC_STREAM_LAYERS_MAX + 1];
-    size_t n; /* ready levels, the bottom included */
-    struct sockaddr_storage peer;
-    socklen_t peer_len;
-
-    enum neg_state neg;
+/* What only a negotiation needs: allocated for it, freed after. */
+struct negotiation {
     enum sc_role role;
     struct sc_layer_spec specs[SC_STREAM_LAYERS_MAX];
     size_t nspecs;
@@ -41,6 +37,20 @@ struct sc_stream {
     char why[160];
     sc_stream_cb cb;
     void *cb_arg;
+};
+
+struct sc_stream {
+    struct event_base *base;
+    struct level lv[SC_STREAM_LAYERS_MAX + 1];
+    uint8_t n; /* ready levels, the bottom included */
+    enum neg_state neg;
+    socklen_t peer_len;
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } peer;
+    struct negotiation *ng; /* while negotiating */
 };
 
 int sc_stream_new(struct bufferevent *bev, const struct sockaddr *peer, socklen_t peer_len,
@@ -72,7 +82,7 @@ void sc_stream_get_info(const struct sc_stream *s, struct sc_stream_info *out)
     if (s->peer_len) {
         memcpy(&out->peer_addr, &s->peer, s->peer_len);
         out->peer_addr_len = s->peer_len;
-        sc_sockaddr_format((const struct sockaddr *)&s->peer, out->peer, sizeof out->peer);
+        sc_sockaddr_format(&s->peer.sa, out->peer, sizeof out->peer);
     } else {
         snprintf(out->peer, sizeof out->peer, "-");
     }
@@ -89,34 +99,42 @@ void sc_stream_get_info(const struct sc_stream *s, struct sc_stream_info *out)
 
 /* ---- negotiation ----------------------------------------------------------- */
 
-static void drop_starting(struct sc_stream *s)
+static void drop_starting(struct negotiation *ng)
 {
-    if (s->starting.ops) {
-        if (s->starting.state)
-            s->starting.ops->destroy(s->starting.state);
-        memset(&s->starting, 0, sizeof s->starting);
+    if (ng->starting.ops) {
+        if (ng->starting.state)
+            ng->starting.ops->destroy(ng->starting.state);
+        memset(&ng->starting, 0, sizeof ng->starting);
     }
 }
 
-static void neg_stop_events(struct sc_stream *s)
+/* Ends a negotiation's life: its layer in progress, its events, itself. */
+static void neg_free(struct sc_stream *s)
 {
-    if (s->deadline)
-        event_free(s->deadline);
-    if (s->done_ev)
-        event_free(s->done_ev);
-    s->deadline = s->done_ev = NULL;
+    struct negotiation *ng = s->ng;
+    if (!ng)
+        return;
+    drop_starting(ng);
+    if (ng->deadline)
+        event_free(ng->deadline);
+    if (ng->done_ev)
+        event_free(ng->done_ev);
+    free(ng);
+    s->ng = NULL;
+    s->neg = NEG_IDLE;
 }
 
 /* Records the outcome; the callback runs from the loop (on_done). */
 static void neg_finish(struct sc_stream *s, int err, const char *why)
 {
+    struct negotiation *ng = s->ng;
     if (s->neg != NEG_RUNNING)
         return;
     s->neg = NEG_DONE;
-    s->err = err;
-    snprintf(s->why, sizeof s->why, "%s", why ? why : "");
-    event_del(s->deadline);
-    event_active(s->done_ev, EV_TIMEOUT, 0);
+    ng->err = err;
+    snprintf(ng->why, sizeof ng->why, "%s", why ? why : "");
+    event_del(ng->deadline);
+    event_active(ng->done_ev, EV_TIMEOUT, 0);
 }
 
 static void on_done(evutil_socket_t fd, short what, void *arg)
@@ -124,68 +142,82 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct sc_stream *s = arg;
-    drop_starting(s); /* a failed layer is freed here, outside its own callbacks */
-    neg_stop_events(s);
-    s->neg = NEG_IDLE;
-    s->cb(s, s->err, s->err ? s->why : "", s->cb_arg);
+    struct negotiation *ng = s->ng;
+    int err = ng->err;
+    char why[sizeof ng->why];
+    memcpy(why, ng->why, sizeof why);
+    sc_stream_cb cb = ng->cb;
+    void *cb_arg = ng->cb_arg;
+    neg_free(s); /* a failed layer is freed here, outside its own callbacks */
+    cb(s, err, err ? why : "", cb_arg);
 }
 
 static void neg_next(struct sc_stream *s)
 {
+    struct negotiation *ng = s->ng;
     while (s->neg == NEG_RUNNING) {
-        if (s->nspecs == 0) {
+        if (ng->nspecs == 0) {
             neg_finish(s, 0, NULL);
             return;
         }
-        const struct sc_layer_spec *spec = &s->specs[0];
+        const struct sc_layer_spec *spec = &ng->specs[0];
         int (*start)(struct sc_stream *, const void *, struct bufferevent *, void **) =
-            s->role == SC_ROLE_CLIENT ? spec->ops->client_start : spec->ops->server_start;
+            ng->role == SC_ROLE_CLIENT ? spec->ops->client_start : spec->ops->server_start;
         char why[96];
         if (!start || s->n > SC_STREAM_LAYERS_MAX) {
             snprintf(why, sizeof why, "%s: no %s side", spec->ops->name,
-                     s->role == SC_ROLE_CLIENT ? "client" : "server");
+                     ng->role == SC_ROLE_CLIENT ? "client" : "server");
             neg_finish(s, SC_EINVAL, why);
             return;
         }
-        s->starting.ops = spec->ops;
-        s->starting.state = NULL;
-        s->in_start = true;
-        s->advance = false;
-        int err = start(s, spec->params, s->lv[s->n - 1].bev, &s->starting.state);
-        s->in_start = false;
+        ng->starting.ops = spec->ops;
+        ng->starting.state = NULL;
+        ng->in_start = true;
+        ng->advance = false;
+        int err = start(s, spec->params, s->lv[s->n - 1].bev, &ng->starting.state);
+        ng->in_start = false;
         if (err) {
-            memset(&s->starting, 0, sizeof s->starting); /* it cleaned up itself */
+            memset(&ng->starting, 0, sizeof ng->starting); /* it cleaned up itself */
             snprintf(why, sizeof why, "%s: %s", spec->ops->name, sc_strerror(err));
             neg_finish(s, err, why);
             return;
         }
-        if (!s->advance)
+        if (!ng->advance)
             return; /* finishes later through sc_layer_ready/failed */
     }
 }
 
 void sc_layer_ready(struct sc_stream *s, struct bufferevent *above)
 {
-    if (s->neg != NEG_RUNNING || !s->starting.ops)
+    struct negotiation *ng = s->ng;
+    if (s->neg != NEG_RUNNING || !ng->starting.ops)
         return;
-    s->lv[s->n] = s->starting;
+    /* Back-pressure through the layer: a filter stops taking bytes from
+     * above while the level below holds this much (and refills as it
+     * drains), so the link's own output bound holds on every layer. */
+    struct bufferevent *below = s->lv[s->n - 1].bev;
+    if (above != below)
+        bufferevent_setwatermark(below, EV_WRITE, SC_LAYER_OUTPUT_HIGH_WATER_BYTES / 2,
+                                 SC_LAYER_OUTPUT_HIGH_WATER_BYTES);
+    s->lv[s->n] = ng->starting;
     s->lv[s->n].bev = above;
     s->n++;
-    memset(&s->starting, 0, sizeof s->starting);
-    memmove(s->specs, s->specs + 1, (s->nspecs - 1) * sizeof s->specs[0]);
-    s->nspecs--;
-    if (s->in_start)
-        s->advance = true; /* neg_next's loop goes on after start() returns */
+    memset(&ng->starting, 0, sizeof ng->starting);
+    memmove(ng->specs, ng->specs + 1, (ng->nspecs - 1) * sizeof ng->specs[0]);
+    ng->nspecs--;
+    if (ng->in_start)
+        ng->advance = true; /* neg_next's loop goes on after start() returns */
     else
         neg_next(s);
 }
 
 void sc_layer_failed(struct sc_stream *s, int err, const char *why)
 {
-    if (s->neg != NEG_RUNNING || !s->starting.ops)
+    struct negotiation *ng = s->ng;
+    if (s->neg != NEG_RUNNING || !ng->starting.ops)
         return;
     char buf[160];
-    snprintf(buf, sizeof buf, "%s: %s", s->starting.ops->name, why ? why : sc_strerror(err));
+    snprintf(buf, sizeof buf, "%s: %s", ng->starting.ops->name, why ? why : sc_strerror(err));
     neg_finish(s, err ? err : SC_EIO, buf);
 }
 
@@ -196,43 +228,38 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     struct sc_stream *s = arg;
     char why[96];
     snprintf(why, sizeof why, "%s: timed out",
-             s->starting.ops ? s->starting.ops->name : "negotiation");
+             s->ng->starting.ops ? s->ng->starting.ops->name : "negotiation");
     neg_finish(s, SC_ETIMEDOUT, why);
 }
 
 int sc_stream_negotiate(struct sc_stream *s, enum sc_role role, const struct sc_layer_spec *layers,
                         size_t n, uint32_t timeout_ms, sc_stream_cb cb, void *arg)
 {
-    if (s->neg != NEG_IDLE || n > SC_STREAM_LAYERS_MAX || s->n - 1 + n > SC_STREAM_LAYERS_MAX)
+    if (s->neg != NEG_IDLE || n > SC_STREAM_LAYERS_MAX || s->n - 1u + n > SC_STREAM_LAYERS_MAX)
         return SC_EINVAL;
-    s->deadline = evtimer_new(s->base, on_deadline, s);
-    s->done_ev = event_new(s->base, -1, 0, on_done, s);
-    if (!s->deadline || !s->done_ev) {
-        neg_stop_events(s);
+    struct negotiation *ng = calloc(1, sizeof *ng);
+    if (!ng)
+        return SC_ENOMEM;
+    s->ng = ng;
+    ng->deadline = evtimer_new(s->base, on_deadline, s);
+    ng->done_ev = event_new(s->base, -1, 0, on_done, s);
+    if (!ng->deadline || !ng->done_ev) {
+        neg_free(s);
         return SC_ENOMEM;
     }
-    s->role = role;
-    memcpy(s->specs, layers, n * sizeof *layers);
-    s->nspecs = n;
-    s->cb = cb;
-    s->cb_arg = arg;
-    s->err = 0;
+    ng->role = role;
+    memcpy(ng->specs, layers, n * sizeof *layers);
+    ng->nspecs = n;
+    ng->cb = cb;
+    ng->cb_arg = arg;
     s->neg = NEG_RUNNING;
     struct timeval tv = sc_ms_to_tv(timeout_ms);
-    evtimer_add(s->deadline, &tv);
+    evtimer_add(ng->deadline, &tv);
     neg_next(s);
     return 0;
 }
 
 /* ---- ending ----------------------------------------------------------------- */
-
-/* Ends a negotiation in progress without telling anyone. */
-static void neg_abandon(struct sc_stream *s)
-{
-    drop_starting(s);
-    neg_stop_events(s);
-    s->neg = NEG_IDLE;
-}
 
 /* Frees levels n-1..1; with `polite` each first pushes what it holds down
  * and writes its goodbye into the level below. */
@@ -255,7 +282,7 @@ void sc_stream_close(struct sc_stream *s, uint32_t linger_ms)
 {
     if (!s)
         return;
-    neg_abandon(s);
+    neg_free(s); /* a negotiation in progress ends untold */
     unstack(s, true);
     struct bufferevent *bottom = s->lv[0].bev;
     free(s);
@@ -266,7 +293,7 @@ void sc_stream_close_silent(struct sc_stream *s, uint64_t until_ms)
 {
     if (!s)
         return;
-    neg_abandon(s);
+    neg_free(s); /* a negotiation in progress ends untold */
     unstack(s, false);
     struct bufferevent *bottom = s->lv[0].bev;
     free(s);
@@ -278,7 +305,7 @@ void sc_stream_free(struct sc_stream *s)
 {
     if (!s)
         return;
-    neg_abandon(s);
+    neg_free(s); /* a negotiation in progress ends untold */
     unstack(s, false);
     sc_bev_free_now(s->lv[0].bev);
     free(s);

@@ -155,23 +155,27 @@ void sc_tcp_bev_setup(struct bufferevent *bev)
     evbuffer_add_cb(bufferevent_get_input(bev), on_input_grew, bev);
 }
 
+struct bufferevent *sc_tcp_bev_new(struct event_base *base, int fd)
+{
+    sc_tcp_tune(fd);
+    struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        evutil_closesocket(fd);
+        return NULL;
+    }
+    sc_tcp_bev_setup(bev);
+    return bev;
+}
+
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
     struct sc_tcp_listener *l = arg;
-    sc_tcp_tune(fd);
-    struct bufferevent *bev =
-        bufferevent_socket_new(evconnlistener_get_base(lev), fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev) {
-        evutil_closesocket(fd);
-        return;
-    }
-    sc_tcp_bev_setup(bev);
     struct sockaddr_storage peer;
     socklen_t peer_len = 0;
     sc_sockaddr_unmap(sa, &peer, &peer_len);
     (void)salen;
-    l->cb(bev, fd, (const struct sockaddr *)&peer, peer_len, l->arg);
+    l->cb(evconnlistener_get_base(lev), fd, (const struct sockaddr *)&peer, peer_len, l->arg);
 }
 
 static void on_resume(evutil_socket_t fd, short what, void *arg)

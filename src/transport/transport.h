@@ -41,7 +41,9 @@ enum sc_role { SC_ROLE_CLIENT, SC_ROLE_SERVER };
 /* One layer type: a static table, like curl's struct Curl_cftype. A layer
  * never touches the socket: it reads and writes the bufferevent below it
  * (typically through bufferevent_filter_new or bufferevent_openssl_filter_new
- * WITHOUT BEV_OPT_CLOSE_ON_FREE: the stream owns and frees every level). */
+ * WITHOUT BEV_OPT_CLOSE_ON_FREE: the stream owns and frees every level).
+ * The bufferevent a layer hands up runs its callbacks from the loop, like a
+ * socket's (BEV_OPT_DEFER_CALLBACKS): never from inside a write to it. */
 struct sc_layer_ops {
     const char *name;
     /* Start the layer's negotiation over `below` (connected). Set *state
@@ -135,7 +137,9 @@ typedef void (*sc_closer_cb)(struct sc_closer *c, void *arg);
  * queued. */
 struct sc_closer *sc_closer_start(struct bufferevent *bev, bool silent, uint64_t until_ms,
                                   sc_closer_cb done, void *arg);
-/* Ends a lingering close now (input drained first, so no reset); done fires. */
+/* Ends a lingering close now (input drained first, so no reset; a graceful
+ * one first writes what it still queues, as far as the socket takes it
+ * without blocking); done fires. */
 void sc_closer_finish(struct sc_closer *c);
 /* Ends every lingering close on `base` now: call before freeing the base. */
 void sc_closers_finish_all(struct event_base *base);
@@ -177,10 +181,15 @@ void sc_tcp_tune(int fd);
 void sc_tcp_bev_setup(struct bufferevent *bev);
 
 struct sc_tcp_listener;
-/* Called for every accepted connection with a socket bufferevent (now the
- * callee's), its descriptor number and the peer address. */
-typedef void (*sc_accept_cb)(struct bufferevent *bev, int fd, const struct sockaddr *addr,
+/* Called for every accepted connection with its socket (now the callee's:
+ * close it, or make it a bufferevent with sc_tcp_bev_new) and the peer
+ * address (an IPv4-mapped IPv6 address given as the IPv4 one). Nothing is
+ * spent on a connection before the callee decides to keep it. */
+typedef void (*sc_accept_cb)(struct event_base *base, int fd, const struct sockaddr *addr,
                              socklen_t addrlen, void *arg);
+/* A tuned socket bufferevent (sc_tcp_tune, sc_tcp_bev_setup) that owns fd;
+ * NULL when out of memory (fd closed then). */
+struct bufferevent *sc_tcp_bev_new(struct event_base *base, int fd);
 /* Listens on addr:port (port 0 picks a free one; see sc_tcp_listener_port).
  * An IPv6 wildcard ("::") accepts IPv4 too (dual stack). */
 int sc_tcp_listener_new(struct event_base *base, const char *addr, uint16_t port, int backlog,

@@ -52,10 +52,12 @@ static enum bufferevent_filter_result xor_copy(struct evbuffer *src, struct evbu
 }
 
 /* Stacks the filter and hands it up; bytes that arrived with the hello are
- * pushed through it at once. */
+ * pushed through it at once. Its callbacks are deferred to the loop, as a
+ * socket's are: a filter otherwise calls the user's write callback from
+ * inside the user's own write to it. */
 static void stack_filter(struct xor_layer *x)
 {
-    x->bev = bufferevent_filter_new(x->below, xor_copy, xor_copy, 0, NULL, x);
+    x->bev = bufferevent_filter_new(x->below, xor_copy, xor_copy, BEV_OPT_DEFER_CALLBACKS, NULL, x);
     if (!x->bev) {
         sc_layer_failed(x->stream, SC_ENOMEM, "out of memory");
         return;

@@ -43,9 +43,10 @@ def connect_from(source, port, host="127.0.0.1"):
 
 
 def message1(relay_id_hex=None, epoch=None):
-    """32 random bytes and a mac1 naming relay_id_hex (the zero ID if None)."""
+    """32 random bytes and a mac1 naming relay_id_hex (the zero ID if None),
+    as they go on the wire under SC_TEST_LAYER."""
     e = os.urandom(32)
-    return e + mac1(relay_id_hex or "00" * 32, e, epoch)
+    return sclib.wire(e + mac1(relay_id_hex or "00" * 32, e, epoch))
 
 
 def read_to_end(s, limit_s, want=None):

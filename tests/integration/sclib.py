@@ -1,7 +1,28 @@
 """sclib — shared helpers for secirc's integration tests.
 
 Real processes, real sockets on 127.0.0.1, every wait bounded by a deadline
-(poll a condition; never sleep as synchronisation)."""
+(poll a condition; never sleep as synchronisation).
+
+Environment:
+  SC_BIN_DIR     where secirc and badpeer are (default ../../build)
+  SC_SANITIZE    1 in the ASan build: deadlines scale by SLOW
+  SC_TEST_LAYER  "" (plain TCP) or "xor": the whole link suite runs again
+                 over the test-only xor transport layer on both sides (as
+                 Redis runs its suite with --tls). CMake registers every
+                 test_link_*.py and test_transport.py a second time as
+                 integration.xor.<name> with SC_TEST_LAYER=xor.
+
+Writing a test that passes both plain and over a layer:
+  - start link-test with LinkTest.listen()/LinkTest.connect(): they add
+    `--layer xor` themselves (an explicit --layer in the extra arguments
+    wins); a link-test started by hand takes *layer_args() after its
+    --port; tests/tools/badpeer honours SC_TEST_LAYER itself;
+  - raw protocol bytes (a message 1 with its mac1, a frame) go through
+    wire(data) before a raw socket sends them, and bytes read from a raw
+    socket go through wire() again before they are parsed (XOR is its own
+    inverse); random probes stay random either way; lengths are the same;
+  - an assertion that cannot hold over a layer stays, guarded by
+    `if not LAYER:`, with a comment saying why."""
 import hashlib
 import os
 import shutil
@@ -16,6 +37,25 @@ BIN_DIR = os.environ.get("SC_BIN_DIR") or os.path.join(
 SANITIZE = os.environ.get("SC_SANITIZE", "0") in ("1", "ON", "TRUE", "true")
 # Sanitized binaries are several times slower; deadlines scale with this.
 SLOW = 4.0 if SANITIZE else 1.0
+LAYER = os.environ.get("SC_TEST_LAYER", "")
+if LAYER not in ("", "xor"):
+    raise SystemExit(f"SC_TEST_LAYER={LAYER!r}: only '' or 'xor'")
+XOR_KEY = 0x5C  # link-test's xor layer (src/cmd/secirc_linktest.c)
+# What link-test's `authenticated ... transport=` says under SC_TEST_LAYER.
+TRANSPORT = "tcp+" + LAYER if LAYER else "tcp"
+
+
+def layer_args():
+    """link-test arguments that select SC_TEST_LAYER's transport layer."""
+    return ["--layer", LAYER] if LAYER else []
+
+
+def wire(data):
+    """Raw bytes as they travel on the wire under SC_TEST_LAYER (and back:
+    XOR is its own inverse). Unchanged for plain TCP."""
+    if LAYER != "xor":
+        return bytes(data)
+    return bytes(b ^ XOR_KEY for b in data)
 
 
 def binary(name):
@@ -99,17 +139,21 @@ class Proc:
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   bufsize=1, env=env)
         self.lines = []
+        self.stamps = []  # time.monotonic() when each stdout line arrived
         self.err_lines = []
         self._lock = threading.Lock()
-        self._t = threading.Thread(target=self._reader, args=(self.p.stdout, self.lines), daemon=True)
+        self._t = threading.Thread(target=self._reader, args=(self.p.stdout, self.lines, self.stamps),
+                                   daemon=True)
         self._te = threading.Thread(target=self._reader, args=(self.p.stderr, self.err_lines), daemon=True)
         self._t.start()
         self._te.start()
 
-    def _reader(self, stream, sink):
+    def _reader(self, stream, sink, stamps=None):
         for line in stream:
             with self._lock:
                 sink.append(line.rstrip("\n"))
+                if stamps is not None:
+                    stamps.append(time.monotonic())
 
     @property
     def pid(self):
@@ -151,6 +195,12 @@ class Proc:
 
     def count(self, pattern):
         return len(self.find(pattern))
+
+    def find_stamped(self, pattern, start=0):
+        """Like find(), as (arrival time (monotonic), match) pairs."""
+        with self._lock:
+            stamps = list(self.stamps)
+        return [(stamps[i], m) for i, m in self.find(pattern, start) if i < len(stamps)]
 
     def send(self, line):
         self.p.stdin.write(line + "\n")
@@ -222,8 +272,8 @@ class LinkTest(Proc):
 
     @classmethod
     def listen(cls, key, *extra, name="listener"):
-        p = cls([binary("secirc"), "link-test", "listen", "--key", key, "--port", "0", *extra],
-                name=name)
+        p = cls([binary("secirc"), "link-test", "listen", "--key", key, "--port", "0",
+                 *layer_args(), *extra], name=name)
         m = p.wait_line(r"^listening address=\S+ port=(\d+) relay_id=([0-9a-f]{64})")
         p.port = int(m.group(1))
         p.relay_id = m.group(2)
@@ -232,4 +282,4 @@ class LinkTest(Proc):
     @classmethod
     def connect(cls, key, port, *extra, name="connector"):
         return cls([binary("secirc"), "link-test", "connect", "--key", key, "--host", "127.0.0.1",
-                    "--port", str(port), *extra], name=name)
+                    "--port", str(port), *layer_args(), *extra], name=name)

@@ -7,6 +7,8 @@ examples/relay.yaml passes; key file checks go through the identity loader.
 Works in a temporary directory (removed at the end) and never creates a file
 next to the configuration it checks."""
 import os
+import signal
+import socket
 import stat
 import sys
 
@@ -207,9 +209,37 @@ def run_checks(c, secircd, tmp):
     r = sclib.run([secircd, "--version"])
     c.check("--version prints the version", r.returncode == 0 and
             r.stdout.startswith("secircd "), r.stdout)
-    r = sclib.run([secircd])
-    c.check("no arguments: usage on stderr, exit 2", r.returncode == 2 and
-            "usage:" in r.stderr and r.stdout == "")
+    # no arguments: the embedded default (a loopback listener on the seed's
+    # port 6667, identity created 0600 in the data directory it names first),
+    # stopped by SIGTERM. When something else holds 6667 (another relay on
+    # this machine), it must say so clearly and exit 1 instead.
+    data = tmp.join("default-data")
+    env = dict(os.environ, SECIRC_DATA_DIR=data)
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", 6667))
+            port_free = True
+        except OSError:
+            port_free = False
+    d = sclib.Proc([secircd], name="secircd-default", stdin=False, env=env)
+    try:
+        key = os.path.join(data, "identity.key")
+        if port_free:
+            sclib.wait_for(lambda: any("secircd.started" in l for l in d.err_lines), 20,
+                           "secircd (embedded default) started")
+            first = next(l for l in d.err_lines if "secircd.starting" in l)
+            c.check("no arguments: runs on the embedded default and names its data directory first",
+                    f"data_dir={data}" in first and os.path.exists(key), first)
+            d.p.send_signal(signal.SIGTERM)
+            c.check("SIGTERM: exit 0", d.wait_exit(15) == 0, "\n".join(d.err_lines[-5:]))
+        else:
+            rc = d.wait_exit(15)
+            c.check("no arguments with port 6667 taken: a clear error and exit 1",
+                    rc == 1 and any("address already in use" in l for l in d.err_lines),
+                    "\n".join(d.err_lines[-3:]))
+        c.check("the identity it created has mode 0600", stat.S_IMODE(os.stat(key).st_mode) == 0o600)
+    finally:
+        d.stop()
     r = sclib.run([secircd, "--check-config"])
     c.check("--check-config without FILE: exit 2", r.returncode == 2 and "usage:" in r.stderr)
     r = sclib.run([secircd, "--config", tmp.join("tabs.yaml")])

@@ -8,7 +8,7 @@ import socket
 import time
 
 import sclib
-from sclib import Checker, LinkTest, TempDir, binary, keygen, mac1, run
+from sclib import Checker, LinkTest, TempDir, binary, keygen, mac1, run, wire
 
 TIMEOUT_S = 2.0
 c = Checker()
@@ -63,7 +63,7 @@ try:
     c.check("message 1 with a wrong mac1: no reply, only the close", r.stdout.strip() == "eof", r.stdout)
 
     e = os.urandom(32)
-    got, dt = raw_probe(lst.port, e + mac1("00" * 32, e))
+    got, dt = raw_probe(lst.port, wire(e + mac1("00" * 32, e)))
     c.check(f"raw TOFU message 1 (zero-ID mac1): nothing back, closed at timeout ({dt:.2f}s)",
             got == b"" and closed_at_timeout(dt))
     got, dt = raw_probe(lst.port, os.urandom(48))
@@ -74,7 +74,7 @@ try:
     # the right mac1 from a raw client proves the check is what decides
     e = os.urandom(32)
     s = socket.create_connection(("127.0.0.1", lst.port))
-    s.sendall(e + mac1(id_a, e))
+    s.sendall(wire(e + mac1(id_a, e)))
     s.settimeout(5 * sclib.SLOW)
     msg2 = b""
     while len(msg2) < 224:

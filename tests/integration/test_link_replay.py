@@ -47,7 +47,8 @@ try:
     lst.send("send back via proxy")
     real.wait_line("text=back via proxy$")
     c.check("a client with --expect links through the proxy and talks both ways", True)
-    rec = proxy.recorded[0] if proxy.recorded else b""
+    raw = proxy.recorded[0] if proxy.recorded else b""  # the bytes on the wire
+    rec = sclib.wire(raw)  # as the link wrote them (the same on plain TCP)
     epoch = int(time.time()) // MAC1_EPOCH_S
     named = any(rec[32:] == mac1(id_a, rec[:32], e) for e in (epoch - 1, epoch, epoch + 1))
     c.check(f"the proxy recorded the client's message 1 ({len(rec)} bytes, mac1 names the relay)",
@@ -55,7 +56,7 @@ try:
     before = stats(lst)
 
     # --- the replay: silence, FIN at the deadline, counted -------------------
-    data, end, dt = probe(lst.port, rec, source="127.0.0.5")
+    data, end, dt = probe(lst.port, raw, source="127.0.0.5")
     silent_end("replayed message 1", data, end, dt)
     s = stats(lst)
     c.check(f"the listener counts it as probe_replayed={s.get('probe_replayed')} "

@@ -7,7 +7,9 @@
  *
  * usage: badpeer HOST PORT KEYFILE MODE [EXPECT_ID]
  * modes: ok garbage flip truncate oversize big-message unknown-type
- *        bad-version replay early-data bad-mac1 */
+ *        bad-version replay early-data bad-mac1
+ * With SC_TEST_LAYER=xor it speaks through link-test's xor layer: every
+ * byte it sends and receives is XORed with 0x5c. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -28,6 +30,13 @@
 
 static int fd = -1;
 static struct sc_noise_cipher tx, rx;
+static uint8_t wire_key; /* SC_TEST_LAYER=xor: 0x5c, else 0 */
+
+static void wire_xor(uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        p[i] ^= wire_key;
+}
 
 static void die(const char *what)
 {
@@ -37,7 +46,12 @@ static void die(const char *what)
 
 static void send_all(const void *buf, size_t len)
 {
-    const uint8_t *p = buf;
+    static uint8_t wire[SC_FRAME_WIRE_MAX_BYTES + 1024];
+    if (len > sizeof wire)
+        die("send too big");
+    memcpy(wire, buf, len);
+    wire_xor(wire, len);
+    const uint8_t *p = wire;
     while (len) {
         ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
         if (n <= 0) {
@@ -59,6 +73,7 @@ static int recv_all(void *buf, size_t len)
             return 1;
         if (n < 0)
             return 2;
+        wire_xor(p, (size_t)n);
         p += n;
         len -= (size_t)n;
     }
@@ -137,6 +152,11 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *mode = argv[4];
+    const char *layer = getenv("SC_TEST_LAYER");
+    if (layer && strcmp(layer, "xor") == 0)
+        wire_key = 0x5c;
+    else if (layer && layer[0])
+        die("SC_TEST_LAYER: only xor");
     struct sc_identity *id;
     char why[256];
     if (sc_identity_load(argv[3], &id, why, sizeof why) != 0)

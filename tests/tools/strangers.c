@@ -236,6 +236,13 @@ static int start(struct strangers *a, const char *source)
                                     .port = a->port,
                                     .source_address = s->source,
                                     .timeout_ms = SC_CONNECTION_TIMEOUT_MS_DEFAULT};
+        /* The test-only xor layer, as the tests' SC_TEST_LAYER asks. */
+        static const struct sc_xor_params xor_params = {.key = 0x5c};
+        const char *layer = getenv("SC_TEST_LAYER");
+        if (layer && strcmp(layer, "xor") == 0) {
+            spec.nlayers = 1;
+            spec.layers[0] = (struct sc_layer_spec){.ops = &sc_layer_xor, .params = &xor_params};
+        }
         if (sc_dial_start(a->base, &spec, on_dialed, s, &s->dial) != 0) {
             s->dial = NULL;
             s->ended = true;

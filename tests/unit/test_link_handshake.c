@@ -217,6 +217,45 @@ static void check_run(struct run *r, const struct sc_hs_config *ic, const struct
     assert_memory_equal(r->m1 + 32, mac, SC_HS_MAC1_BYTES);
 }
 
+/* Channel binding: the same bytes on both sides link (and change the
+ * handshake hash); different bytes, or bytes on one side only (a TLS
+ * session terminated in between), fail at message 2. */
+static void test_channel_binding(void **state)
+{
+    (void)state;
+    uint8_t b1[32], b2[32];
+    memset(b1, 0x11, sizeof b1);
+    memset(b2, 0x22, sizeof b2);
+    struct sc_hs_config ic = config(true, id_a, lk_a), rc = config(false, id_b, lk_b);
+    struct run plain, bound;
+    run_full(&plain, &ic, &rc);
+    ic.binding = rc.binding = b1;
+    ic.binding_len = rc.binding_len = sizeof b1;
+    run_full(&bound, &ic, &rc);
+    check_run(&bound, &ic, &rc);
+    assert_memory_not_equal(plain.ini_hash, bound.ini_hash, SC_NOISE_HASH_BYTES);
+    run_clear(&plain);
+    run_clear(&bound);
+    for (int k = 0; k < 2; k++) {
+        struct sc_handshake ini, res;
+        uint8_t m1[SC_HS_MSG1_BYTES], m2[SC_HS_MSG2_BYTES];
+        ic.binding = b1;
+        rc.binding = k == 0 ? b2 : NULL; /* k 1: the responder sees no TLS at all */
+        rc.binding_len = k == 0 ? sizeof b2 : 0;
+        assert_int_equal(sc_hs_init(&ini, &ic), 0);
+        assert_int_equal(sc_hs_init(&res, &rc), 0);
+        assert_int_equal(sc_hs_write_msg1(&ini, m1), 0);
+        assert_int_equal(sc_hs_read_msg1(&res, m1), 0);
+        assert_int_equal(sc_hs_write_msg2(&res, m2), 0);
+        assert_failed(&ini, sc_hs_read_msg2(&ini, m2, g_now), 0, SC_REASON_HANDSHAKE_FAILED);
+        sc_hs_clear(&ini);
+        sc_hs_clear(&res);
+    }
+    ic.binding_len = SC_HS_BINDING_MAX_BYTES + 1;
+    struct sc_handshake hs;
+    assert_int_equal(sc_hs_init(&hs, &ic), SC_EINVAL);
+}
+
 static void test_full_tofu(void **state)
 {
     (void)state;
@@ -1240,6 +1279,7 @@ int main(void)
         cmocka_unit_test(test_cert_expired),
         cmocka_unit_test(test_cert_expiry_boundary),
         cmocka_unit_test(test_cert_lifetime_ceiling),
+        cmocka_unit_test(test_channel_binding),
         cmocka_unit_test(test_cert_other_signer),
         cmocka_unit_test(test_payload_layout),
         cmocka_unit_test(test_payload_versions),
