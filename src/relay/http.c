@@ -275,9 +275,9 @@ struct sc_http *sc_http_new(struct sc_daemon *d, const char *bind, uint16_t port
     socklen_t sl = sizeof ss;
     if (sock == NULL ||
         getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &sl) != 0) {
-        int e = errno;
+        int e = sc_translate_sys_error(errno);
         snprintf(err, errlen, "http: cannot listen on %s port %u: %s", bind, (unsigned)port,
-                 strerror(e));
+                 sc_strerror(e != 0 ? e : SC_ESYS));
         sc_http_free(h);
         return NULL;
     }

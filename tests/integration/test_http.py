@@ -454,7 +454,7 @@ try:
     taken.close()
     c.check("http port in use: exit 1 with the reason",
             r.returncode == 1 and "http: cannot listen on 127.0.0.1 port" in r.stderr
-            and "Address already in use" in r.stderr, (r.returncode, r.stderr[-300:]))
+            and "address already in use" in r.stderr, (r.returncode, r.stderr[-300:]))
 
     for rl in relays:
         c.check(f"{rl.proc.name} stops cleanly", rl.stop() == 0, rl.proc.err_lines[-5:])
