@@ -6,6 +6,7 @@
 
 #include "relay/control.h"
 #include "relay/daemon_internal.h"
+#include "relay/http.h"
 
 int sc_daemon_services_start(struct sc_daemon *d)
 {
@@ -18,17 +19,27 @@ int sc_daemon_services_start(struct sc_daemon *d)
             return SC_EIO;
         }
     }
+    const struct sc_relay_config_http *hc = &d->cfg->http;
+    if (hc->port != 0) { /* http.port 0: no status server */
+        char err[512];
+        d->http = sc_http_new(d, hc->bind, hc->port, err, sizeof err);
+        if (!d->http) {
+            fprintf(stderr, "secircd: %s; http.port: 0 runs without it\n", err);
+            return SC_EIO;
+        }
+    }
     return 0;
 }
 
 void sc_daemon_services_stop(struct sc_daemon *d)
 {
+    sc_http_free(d->http);
+    d->http = NULL;
     sc_control_free(d->control);
     d->control = NULL;
 }
 
 void sc_daemon_services_free(struct sc_daemon *d)
 {
-    sc_control_free(d->control);
-    d->control = NULL;
+    sc_daemon_services_stop(d);
 }

@@ -208,9 +208,13 @@ class Proc:
 
     def wait_exit(self, timeout=10):
         try:
-            return self.p.wait(timeout=timeout * SLOW)
+            rc = self.p.wait(timeout=timeout * SLOW)
         except subprocess.TimeoutExpired:
             raise AssertionError(f"{self.name} did not exit within {timeout * SLOW:.0f}s")
+        # Its last lines may still be in the pipes: the readers end at EOF.
+        self._t.join(5)
+        self._te.join(5)
+        return rc
 
     def stop(self, timeout=10):
         """Asks politely (stdin EOF / SIGTERM), then kills; bounded."""

@@ -210,17 +210,19 @@ def run_checks(c, secircd, tmp):
     c.check("--version prints the version", r.returncode == 0 and
             r.stdout.startswith("secircd "), r.stdout)
     # no arguments: the embedded default (a loopback listener on the seed's
-    # port 6667, identity created 0600 in the data directory it names first),
-    # stopped by SIGTERM. When something else holds 6667 (another relay on
-    # this machine), it must say so clearly and exit 1 instead.
+    # port 6667 and the status server on 6680, identity created 0600 in the
+    # data directory it names first), stopped by SIGTERM. When something else
+    # holds one of those ports (another relay on this machine), it must say
+    # so clearly and exit 1 instead.
     data = tmp.join("default-data")
     env = dict(os.environ, SECIRC_DATA_DIR=data)
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", 6667))
-            port_free = True
-        except OSError:
-            port_free = False
+    port_free = True
+    for default_port in (6667, 6680):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", default_port))
+            except OSError:
+                port_free = False
     d = sclib.Proc([secircd], name="secircd-default", stdin=False, env=env)
     try:
         key = os.path.join(data, "identity.key")
@@ -234,7 +236,7 @@ def run_checks(c, secircd, tmp):
             c.check("SIGTERM: exit 0", d.wait_exit(15) == 0, "\n".join(d.err_lines[-5:]))
         else:
             rc = d.wait_exit(15)
-            c.check("no arguments with port 6667 taken: a clear error and exit 1",
+            c.check("no arguments with port 6667 or 6680 taken: a clear error and exit 1",
                     rc == 1 and any("address already in use" in l for l in d.err_lines),
                     "\n".join(d.err_lines[-3:]))
         c.check("the identity it created has mode 0600", stat.S_IMODE(os.stat(key).st_mode) == 0o600)
