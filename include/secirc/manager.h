@@ -67,6 +67,11 @@ struct sc_listen_spec {
     const char *address;    /* IPv4/IPv6 literal; "::" is dual stack */
     uint16_t port;          /* 0: any free port (see sc_manager_get_status) */
     enum sc_path_type type; /* tcp (websocket when that transport exists) */
+    /* The target of our onion service: every connection comes from the
+     * local tor (127.0.0.1), so admission is not keyed by source address
+     * (no per-address caps or rates): the total caps, eviction of the
+     * oldest handshake, and the per-identity cap do the work. */
+    bool onion;
 };
 
 struct sc_manager_config {

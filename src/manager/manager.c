@@ -463,6 +463,11 @@ static int open_listener(struct sc_manager *m, const struct sc_listen_spec *spec
     lc.max_links_per_address = m->cfg.max_links_per_address;
     lc.max_links_per_peer = m->cfg.max_links_per_peer;
     lc.links_reserved = m->cfg.links_reserved < m->cfg.max_links ? m->cfg.links_reserved : 0;
+    if (spec->onion) { /* one source for everyone: no per-source admission */
+        lc.max_handshakes_per_address = lc.max_handshakes;
+        lc.handshake_rate_per_address = 0;
+        lc.max_links_per_address = lc.max_links;
+    }
     lc.log_addresses = m->cfg.log_peer_addresses;
     sc_mgr_link_config(m, &lc.link);
     lc.link.cb = (struct sc_link_callbacks){.policy = sc_mgr_policy};

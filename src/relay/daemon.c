@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "relay/daemon_internal.h"
+#include "relay/tor_control.h"
 #include "util/hex.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -94,11 +95,17 @@ void sc_daemon_manager_config(const struct sc_relay_config *cfg, struct sc_manag
     mc->handshake_rate_per_address = c->handshake_rate_per_address;
     mc->handshake_burst_per_address = c->handshake_burst_per_address;
     mc->log_peer_addresses = cfg->privacy.log_peer_addresses;
-    size_t n = cfg->n_listeners < SC_DAEMON_LISTENERS_MAX ? cfg->n_listeners : SC_DAEMON_LISTENERS_MAX;
+    size_t n = cfg->n_listeners < SC_DAEMON_LISTENERS_MAX - 1 ? cfg->n_listeners
+                                                              : SC_DAEMON_LISTENERS_MAX - 1;
     for (size_t i = 0; i < n; i++)
         listen[i] = (struct sc_listen_spec){.address = cfg->listeners[i].address,
                                             .port = cfg->listeners[i].port,
                                             .type = path_type(cfg->listeners[i].type)};
+    /* Our onion service's target: its own loopback listener, admission not
+     * keyed by the source address (every connection comes from tor). */
+    if (c->enable_tor && cfg->tor.control_port)
+        listen[n++] = (struct sc_listen_spec){.address = "127.0.0.1", .type = SC_PATH_TCP,
+                                              .onion = true};
     mc->listeners = listen;
     mc->n_listeners = n;
 }
@@ -402,6 +409,8 @@ static void stop(struct sc_daemon *d)
     if (d->stopping)
         return;
     d->stopping = true;
+    sc_tor_control_free(d->tor); /* closing the control connection removes the service */
+    d->tor = NULL;
     struct sc_manager_status st;
     sc_manager_get_status(d->m, &st);
     sc_log(SC_LOG_INFO, "secircd.stopping", "linked_peers=%u", st.connected_peers);
@@ -480,6 +489,36 @@ static void raise_fd_limit(void)
     }
 }
 
+static void on_onion(bool published, const char *address, const char *why, void *arg)
+{
+    struct sc_daemon *d = arg;
+    publish(d, json_pack("{s:s, s:b, s:s?, s:s?}", "event", "onion", "published", published,
+                         "address", address, "reason", published ? NULL : why));
+}
+
+/* Our own onion service, through tor's control port (relay/tor_control.c). */
+static int start_onion(struct sc_daemon *d, size_t listener)
+{
+    const struct sc_relay_config_tor *t = &d->cfg->tor;
+    d->onion_listener = listener;
+    struct sc_tor_control_config tc = {
+        .host = t->control_host,
+        .port = t->control_port,
+        .password = t->control_password,
+        .key_file = t->onion_key_file,
+        .virtual_port = t->onion_port,
+        .target_host = "127.0.0.1",
+        .target_port = sc_manager_listener_port(d->m, listener),
+    };
+    int err = sc_tor_control_new(d->base, &tc, on_onion, d, &d->tor);
+    if (err)
+        fprintf(stderr, "secircd: cannot start the onion service: %s\n", sc_strerror(err));
+    else
+        sc_log(SC_LOG_INFO, "tor.onion_starting", "control=%s:%u virtual_port=%u target_port=%u",
+               t->control_host, t->control_port, t->onion_port, tc.target_port);
+    return err;
+}
+
 static int start(struct sc_daemon *d)
 {
     apply_logging(d->cfg);
@@ -513,6 +552,8 @@ static int start(struct sc_daemon *d)
         sc_log(SC_LOG_INFO, "secircd.listening", "type=%s address=%s port=%u",
                sc_path_type_name(listen[i].type), listen[i].address,
                sc_manager_listener_port(d->m, i));
+    if (mc.n_listeners && mc.listeners[mc.n_listeners - 1].onion && start_onion(d, mc.n_listeners - 1))
+        return 1;
     if (sc_daemon_services_start(d) != 0)
         return 1;
     d->started_unix = sc_unix_s();
@@ -523,6 +564,7 @@ static int start(struct sc_daemon *d)
 static void cleanup(struct sc_daemon *d)
 {
     sc_daemon_services_free(d);
+    sc_tor_control_free(d->tor);
     sc_manager_free(d->m);
     struct event *evs[] = {d->sigterm, d->sigint, d->sighup, d->stop_timer};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)

@@ -35,6 +35,8 @@ struct sc_manager *sc_daemon_manager(const struct sc_daemon *d);
  *    "active_connections": n, "failed_connections": n, "connected_peers": n,
  *    "min_connections": n, "max_connections": n,
  *    "listen": [{"type": "tcp", "address": a, "port": p}, …],
+ *    "tor": {"onion_address": "….onion" or null, "state": "off"|"connecting"|
+ *            "authenticating"|"adding"|"published"|"unavailable"},
  *    "stats": {"total_messages_sent": n, "total_messages_received": n,
  *              "total_bytes_sent": n, "total_bytes_received": n,
  *              "messages_undelivered": n, "messages_forwarded": n,
@@ -81,7 +83,8 @@ int sc_daemon_rotate_link_key(struct sc_daemon *d, char *err, size_t errlen);
  *    "hop_limit": n, "body": <the JSON value>}
  *   {"event":"path", "path_id", "relay_id", "type", "state", "old_state",
  *    "reason"}
- *   {"event":"undelivered", "to": hex, "id": hex32, "reason": r} */
+ *   {"event":"undelivered", "to": hex, "id": hex32, "reason": r}
+ *   {"event":"onion", "published": bool, "address": "….onion"?, "reason": r?} */
 typedef void (*sc_daemon_event_cb)(json_t *event, void *arg);
 /* Returns a subscription handle (> 0), or 0 when out of memory. */
 uint64_t sc_daemon_subscribe(struct sc_daemon *d, sc_daemon_event_cb cb, void *arg);

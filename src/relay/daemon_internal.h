@@ -34,6 +34,7 @@ struct subscriber {
 
 struct sc_control;
 struct sc_http;
+struct sc_tor_control;
 
 struct sc_daemon {
     struct event_base *base;
@@ -55,6 +56,8 @@ struct sc_daemon {
     bool stopping;
     struct sc_control *control;
     struct sc_http *http;
+    struct sc_tor_control *tor;  /* our onion service, with tor.control_port */
+    size_t onion_listener;       /* its listener's index in the manager */
 };
 
 void sc_daemon_manager_config(const struct sc_relay_config *cfg, struct sc_manager_config *mc,

@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "relay/daemon_internal.h"
+#include "relay/tor_control.h"
 #include "util/hex.h"
 #include "util/time.h"
 
@@ -21,6 +22,8 @@ static json_t *hex_json(const uint8_t *bytes, size_t len)
 
 json_t *sc_daemon_status_json(struct sc_daemon *d)
 {
+    json_t *tor = json_pack("{s:s?, s:s}", "onion_address", sc_tor_control_address(d->tor), "state",
+                            d->tor ? sc_tor_control_state(d->tor) : "off");
     struct sc_manager_status st;
     sc_manager_get_status(d->m, &st);
     json_t *listen = json_array();
@@ -30,15 +33,15 @@ json_t *sc_daemon_status_json(struct sc_daemon *d)
                                                 "address", d->cfg->listeners[i].address, "port",
                                                 (json_int_t)sc_manager_listener_port(d->m, i)));
     return json_pack(
-        "{s:o, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-        "s:I, s:I, s:I}}",
+        "{s:o, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "s:I, s:I, s:I, s:I}}",
         "relay_id", hex_json(sc_manager_relay_id(d->m), SC_RELAY_ID_BYTES), "uptime_s",
         (json_int_t)(sc_unix_s() - d->started_unix), "total_connections",
         (json_int_t)st.total_connections, "active_connections", (json_int_t)st.active_connections,
         "failed_connections", (json_int_t)st.failed_connections, "connected_peers",
         (json_int_t)st.connected_peers, "min_connections",
         (json_int_t)d->cfg->manager.min_connections, "max_connections",
-        (json_int_t)d->cfg->manager.max_connections, "listen", listen, "stats",
+        (json_int_t)d->cfg->manager.max_connections, "listen", listen, "tor", tor, "stats",
         "total_messages_sent", (json_int_t)st.total_messages_sent, "total_messages_received",
         (json_int_t)st.total_messages_received, "total_bytes_sent", (json_int_t)st.total_bytes_sent,
         "total_bytes_received", (json_int_t)st.total_bytes_received, "messages_undelivered",
