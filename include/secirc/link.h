@@ -49,7 +49,11 @@ struct bufferevent;
     XX(RATE_LIMITED, 23, "rate_limited", "too many new connections from here")    \
     XX(EVICTED, 24, "evicted", "replaced by a peer of higher priority")           \
     XX(TRANSPORT_UNAVAILABLE, 25, "transport_unavailable", "transport not available") \
-    XX(LIMIT_REACHED, 26, "limit_reached", "max_connections peers already linked")
+    XX(LIMIT_REACHED, 26, "limit_reached", "max_connections peers already linked") \
+    XX(PROXY_FAILED, 27, "proxy_failed", "the SOCKS5 proxy failed or could not reach the target") \
+    XX(PROXY_AUTH_FAILED, 28, "proxy_auth_failed", "the SOCKS5 proxy refused our credentials") \
+    XX(TOR_UNAVAILABLE, 29, "tor_unavailable", "nothing accepts connections on the Tor SOCKS port") \
+    XX(ONION_UNREACHABLE, 30, "onion_unreachable", "Tor could not reach the onion service")
 
 enum sc_reason {
 #define SC_REASON_ENUM(name, code, str, text) SC_REASON_##name = (code),

@@ -23,6 +23,7 @@
 #include <event2/event.h>
 
 #include "cmd/cli.h"
+#include "cmd/secirc_linktest_socks5.h"
 #include "link/link_stream.h"
 #include "secirc/identity.h"
 #include "secirc/link.h"
@@ -53,6 +54,7 @@ struct app {
     uint16_t port;
     struct sc_layer_spec layer;
     bool has_layer;
+    struct sc_linktest_socks5 socks5; /* --socks5: tcp to the proxy, then a socks5 layer */
     struct event *stdin_ev, *sigint_ev, *sigterm_ev, *rotate_ev, *quit_ev;
     struct evbuffer *stdin_buf;
     enum sc_reason reject;
@@ -469,7 +471,11 @@ static void on_dialed(struct sc_stream *stream, int err, const char *why, void *
     struct app *a = arg;
     a->dial = NULL;
     if (err) {
-        out("connect_failed error=%s why=\"%s\"", sc_err_name(err), why);
+        enum sc_reason reason = SC_REASON_CONNECT_FAILED;
+        if (a->socks5.on)
+            reason = sc_link_socks5_reason(err, reason);
+        out("connect_failed error=%s why=\"%s\" reason=%s", sc_err_name(err), why,
+            sc_reason_name(reason));
         a->exit_status = 1;
         quit(a);
         return;
@@ -515,6 +521,7 @@ static void usage(FILE *f)
             "  --layer xor|xor-hello      test-only transport layer on top of tcp (both sides)\n"
             "connect options:\n"
             "  --source ADDR              local address to connect from\n"
+            SC_LINKTEST_SOCKS5_USAGE
             "listen options:\n"
             "  --probe-resistance         silent unless message 1 names our relay ID\n"
             "  --reject REASON            refuse every peer (busy, not_allowed, ...)\n"
@@ -590,6 +597,7 @@ static const struct option options[] = {
     {"max-cert-lifetime", required_argument, 0, O_CERT_LIFETIME},
     {"layer", required_argument, 0, O_LAYER},
     {"source", required_argument, 0, O_SOURCE},
+    SC_LINKTEST_SOCKS5_OPTIONS,
     {"probe-resistance", no_argument, 0, O_PROBE},
     {"reject", required_argument, 0, O_REJECT},
     {"priority", required_argument, 0, O_PRIORITY},
@@ -621,6 +629,8 @@ static const struct option options[] = {
 /* Options whose argument is a number. */
 static bool numeric_option(int c)
 {
+    if (c >= SC_LINKTEST_SOCKS5 && c < SC_LINKTEST_SOCKS5_END)
+        return false;
     switch (c) {
     case O_KEY: case O_ADDRESS: case O_HOST: case O_EXPECT: case O_LAYER: case O_SOURCE:
     case O_PROBE: case O_REJECT: case O_TRUST: case O_ECHO: case O_EXIT_DONE: case O_QUIET:
@@ -733,6 +743,8 @@ static int apply_option(struct app *a, struct cli_paths *p, int c, const char *a
         }
         break;
     default:
+        if (c >= SC_LINKTEST_SOCKS5 && c < SC_LINKTEST_SOCKS5_END)
+            return sc_linktest_socks5_option(&a->socks5, c, arg);
         usage(stderr);
         return 2;
     }
@@ -769,7 +781,11 @@ static int parse_options(struct app *a, struct cli_paths *p, int argc, char **ar
         }
         a->lc.has_expected_id = true;
     }
-    return 0;
+    char idhex[SC_RELAY_ID_HEX_LEN + 1]; /* the isolation key: the relay ID, canonical */
+    if (a->lc.has_expected_id)
+        sc_relay_id_to_hex(a->lc.expected_id, idhex);
+    return sc_linktest_socks5_setup(&a->socks5, a->listen_mode, a->host, a->port,
+                                    a->lc.has_expected_id ? idhex : NULL, &a->socks5.layer);
 }
 
 /* Lets one process hold the thousands of sockets the tests open, or sets
@@ -815,10 +831,13 @@ static int start_connecting(struct app *a)
                                 .source_address = a->source,
                                 .timeout_ms = a->lc.connection_timeout_ms,
                                 .dns = a->dns};
-    if (a->has_layer) {
-        spec.nlayers = 1;
-        spec.layers[0] = a->layer;
+    if (a->socks5.on) { /* tcp to the proxy; the target goes to it by name */
+        spec.host = a->socks5.proxy_host;
+        spec.port = a->socks5.proxy_port;
+        spec.layers[spec.nlayers++] = a->socks5.layer;
     }
+    if (a->has_layer)
+        spec.layers[spec.nlayers++] = a->layer;
     int err = sc_dial_start(a->base, &spec, on_dialed, a, &a->dial);
     if (err) {
         fprintf(stderr, "secirc link-test: cannot connect: %s\n", sc_strerror(err));

@@ -47,4 +47,12 @@ struct sc_listener;
 int sc_listener_set_layers(struct sc_listener *l, const struct sc_layer_spec *layers,
                            size_t n) SC_MUST_CHECK;
 
+/* The reason a dial through a SOCKS5 proxy (a tcp connection to the proxy,
+ * then the socks5 layer) that failed with `err` counts under:
+ * SC_ECONNREFUSED tor_unavailable (the proxy's own port refused: the socks5
+ * layer never reports it), SC_EPROXYAUTH proxy_auth_failed, SC_EONION
+ * onion_unreachable, SC_EPROXY proxy_failed; anything else `fallback`
+ * (e.g. connect_failed, or what a layer above socks5 maps its error to). */
+enum sc_reason sc_link_socks5_reason(int err, enum sc_reason fallback);
+
 #endif
