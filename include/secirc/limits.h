@@ -134,6 +134,10 @@
 #define SC_TCP_PORT_DEFAULT 6667u                 /* tcp_port */
 #define SC_WEBSOCKET_PORT_DEFAULT 8080u           /* websocket_port */
 #define SC_TOR_SOCKS_PORT_DEFAULT 9050u           /* tor_socks_port */
+/* A Tor dial builds a circuit, and for an onion service fetches its
+ * descriptor and meets it at a rendezvous: tens of seconds are normal. */
+#define SC_TOR_DIAL_TIMEOUT_MS_DEFAULT 120000u    /* tor.dial_timeout */
+#define SC_TOR_DIALS_IN_FLIGHT_DEFAULT 4u         /* tor.max_dials_in_flight */
 /* Hop limit of messages a relay creates (docs/PROTOCOL.md, RELAY). */
 #define SC_HOP_LIMIT_DEFAULT 8u                   /* mesh.hop_limit */
 

@@ -87,6 +87,13 @@ struct sc_manager_config {
     uint16_t tcp_port;              /* default port of TCP paths and listeners (6667) */
     uint16_t websocket_port;        /* default port of WebSocket ones (8080) */
     uint16_t tor_socks_port;        /* tor's SOCKS port (9050) */
+    const char *tor_socks_host;     /* tor's SOCKS address (NULL: 127.0.0.1; copied) */
+    uint32_t tor_dial_timeout_ms;   /* a Tor path's dial + SOCKS + handshake (120 s) */
+    uint32_t tor_max_dials_in_flight; /* Tor dials at once, within max_dials_in_flight (4) */
+    /* Per-peer SOCKS username/password, which tor (IsolateSOCKSAuth, its
+     * default) turns into circuits of that peer's own (true). false: no
+     * authentication offered (a SOCKS proxy that is not tor). */
+    bool tor_stream_isolation;
     bool ssl_enabled;
     const char *ssl_cert_path, *ssl_key_path;
     /* --- secirc's ----------------------------------------------------------- */

@@ -100,6 +100,9 @@ void sc_manager_config_defaults(struct sc_manager_config *c)
     c->tcp_port = SC_TCP_PORT_DEFAULT;
     c->websocket_port = SC_WEBSOCKET_PORT_DEFAULT;
     c->tor_socks_port = SC_TOR_SOCKS_PORT_DEFAULT;
+    c->tor_dial_timeout_ms = SC_TOR_DIAL_TIMEOUT_MS_DEFAULT;
+    c->tor_max_dials_in_flight = SC_TOR_DIALS_IN_FLIGHT_DEFAULT;
+    c->tor_stream_isolation = true;
     c->heartbeat_miss_limit = SC_HEARTBEAT_MISS_LIMIT_DEFAULT;
     c->backoff_max_ms = SC_BACKOFF_MAX_MS_DEFAULT;
     c->healthy_after_ms = SC_HEALTHY_AFTER_MS_DEFAULT;
@@ -122,11 +125,20 @@ void sc_manager_config_defaults(struct sc_manager_config *c)
     c->links_reserved = SC_LINKS_RESERVED_DEFAULT;
 }
 
+/* Our copy of the configuration's one string that outlives the call. */
+static void adopt_tor_host(struct sc_manager *m, const char *host)
+{
+    snprintf(m->tor_socks_host, sizeof m->tor_socks_host, "%s", host && host[0] ? host : "127.0.0.1");
+    m->cfg.tor_socks_host = m->tor_socks_host;
+}
+
 static int check_config(const struct sc_manager_config *c)
 {
     if (!c->max_connections || c->min_connections > c->max_connections ||
         !c->connection_timeout_ms || !c->reconnect_interval_ms || !c->max_retry_attempts ||
         !c->retry_delay_ms || c->backoff_max_ms < c->retry_delay_ms || !c->max_dials_in_flight ||
+        !c->tor_dial_timeout_ms || !c->tor_max_dials_in_flight ||
+        (c->tor_socks_host && strlen(c->tor_socks_host) >= SC_MANAGER_HOST_MAX) ||
         c->n_listeners > SC_MANAGER_LISTENERS_MAX || !c->key_rotation_interval_ms ||
         (c->heartbeat_interval_ms && !c->heartbeat_miss_limit))
         return SC_EINVAL;
@@ -419,6 +431,8 @@ int sc_manager_new(struct event_base *base, const struct sc_manager_config *cfg,
         m->listen[i].address = m->listen_addr[i];
     }
     m->cfg.listeners = m->listen;
+    adopt_tor_host(m, cfg->tor_socks_host);
+    m->tor_backoff = (struct sc_backoff){.base_ms = cfg->retry_delay_ms, .cap_ms = cfg->backoff_max_ms};
     m->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
     if (!m->dns)
         m->dns = evdns_base_new(base, 0); /* no resolv.conf: names fail, literals work */
@@ -588,6 +602,16 @@ int sc_manager_set_config(struct sc_manager *m, const struct sc_manager_config *
     m->cfg.listeners = m->listen; /* listeners stay as they are */
     m->cfg.n_listeners = nlisten;
     m->cfg.enable_tcp = tcp || cfg->enable_tcp;
+    adopt_tor_host(m, cfg->tor_socks_host);
+    m->tor_backoff = (struct sc_backoff){.base_ms = cfg->retry_delay_ms, .cap_ms = cfg->backoff_max_ms,
+                                         .attempts = m->tor_backoff.attempts};
+    /* A transport switched on: its paths may be dialed after all. */
+    for (struct mpath *p = m->paths; p; p = p->next)
+        if (p->never_retry && p->last_reason == SC_REASON_TRANSPORT_UNAVAILABLE &&
+            sc_mgr_transport_available(m, p->spec.type)) {
+            p->never_retry = false;
+            sc_mgr_path_set_state(p, SC_PATH_DISCONNECTED, SC_REASON_NONE);
+        }
     for (struct mpath *p = m->paths; p; p = p->next)
         p->backoff = (struct sc_backoff){.base_ms = cfg->retry_delay_ms,
                                          .cap_ms = cfg->backoff_max_ms,

@@ -11,6 +11,7 @@
 #include <event2/event.h>
 
 #include "manager/manager_internal.h"
+#include "util/hex.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -20,19 +21,39 @@ void sc_mgr_schedule(struct sc_manager *m)
         event_active(m->schedule_ev, EV_TIMEOUT, 0);
 }
 
+static bool in_flight(const struct mpath *p)
+{
+    return !p->inbound && (p->state == SC_PATH_CONNECTING || p->state == SC_PATH_CONNECTED);
+}
+
 uint32_t sc_mgr_dials_in_flight(const struct sc_manager *m)
 {
     uint32_t n = 0;
     for (const struct mpath *p = m->paths; p; p = p->next)
-        n += !p->inbound && (p->state == SC_PATH_CONNECTING || p->state == SC_PATH_CONNECTED);
+        n += in_flight(p);
     return n;
 }
 
-static bool transport_available(const struct sc_manager *m, enum sc_path_type t)
+static uint32_t tor_dials_in_flight(const struct sc_manager *m)
 {
-    /* Tor and WebSocket paths need their transport layers, which this
-     * build does not have yet: such paths stay FAILED, never dialed. */
-    return t == SC_PATH_TCP && m->cfg.enable_tcp;
+    uint32_t n = 0;
+    for (const struct mpath *p = m->paths; p; p = p->next)
+        n += p->spec.type == SC_PATH_TOR && in_flight(p);
+    return n;
+}
+
+bool sc_mgr_transport_available(const struct sc_manager *m, enum sc_path_type t)
+{
+    switch (t) {
+    case SC_PATH_TCP:
+        return m->cfg.enable_tcp;
+    case SC_PATH_TOR:
+        return m->cfg.enable_tor;
+    default:
+        /* WebSocket paths need a layer this build does not have yet: such
+         * paths stay FAILED, never dialed. */
+        return false;
+    }
 }
 
 void sc_mgr_arm_path_timer(struct mpath *p)
@@ -78,6 +99,22 @@ void sc_mgr_path_failed(struct mpath *p, enum sc_reason reason, bool was_healthy
         wait_until(p, sc_backoff_next_ms(&p->backoff, randombytes_random()));
         sc_mgr_path_set_state(p, SC_PATH_RECONNECTING, reason);
         break;
+    case SC_REASON_TOR_UNAVAILABLE: {
+        /* Our tor is down, not the peer: no count toward FAILED, and every
+         * Tor path waits out one shared backoff (no storm of dials). */
+        uint64_t now = sc_mono_ms();
+        m->tor_down = true;
+        if (now >= m->tor_retry_ms) {
+            uint32_t delay = sc_backoff_next_ms(&m->tor_backoff, randombytes_random());
+            m->tor_retry_ms = now + delay;
+            m->tor_retry_unix = sc_unix_s() + (delay + 999) / 1000;
+            sc_log(SC_LOG_WARN, "manager.tor_unavailable", "socks=%s:%u retry_in_ms=%u",
+                   c->tor_socks_host, c->tor_socks_port, delay);
+        }
+        wait_until(p, m->tor_retry_ms - now);
+        sc_mgr_path_set_state(p, SC_PATH_RECONNECTING, reason);
+        break;
+    }
     case SC_REASON_BUSY:    /* the peer is full: a soft failure with its own delay */
     case SC_REASON_EVICTED: /* …or replaced us by a stronger peer */
         if (p->peer) {
@@ -114,18 +151,32 @@ static void on_dialed(struct sc_stream *stream, int err, const char *why, void *
     struct mpath *p = arg;
     struct sc_manager *m = p->m;
     p->dial = NULL;
+    bool tor = p->spec.type == SC_PATH_TOR;
     if (err) {
-        sc_log(SC_LOG_INFO, "path.dial_failed", "path=%u peer=%s type=%s error=%s why=\"%s\"", p->id,
-               p->peer ? p->peer->hex : "-", sc_path_type_name(p->spec.type), sc_err_name(err),
-               m->cfg.log_peer_addresses ? why : "-");
-        sc_mgr_path_failed(p, SC_REASON_CONNECT_FAILED, false);
+        enum sc_reason reason = tor ? sc_link_socks5_reason(err, SC_REASON_CONNECT_FAILED)
+                                    : SC_REASON_CONNECT_FAILED;
+        /* A SOCKS reply names no address of ours or the peer's: keep it. */
+        sc_log(SC_LOG_INFO, "path.dial_failed", "path=%u peer=%s type=%s reason=%s error=%s why=\"%s\"",
+               p->id, p->peer ? p->peer->hex : "-", sc_path_type_name(p->spec.type),
+               sc_reason_name(reason), sc_err_name(err),
+               m->cfg.log_peer_addresses || (tor && reason != SC_REASON_CONNECT_FAILED) ? why : "-");
+        if (tor && reason != SC_REASON_TOR_UNAVAILABLE)
+            m->tor_down = false; /* tor answered */
+        sc_mgr_path_failed(p, reason, false);
         return;
+    }
+    if (tor && m->tor_down) {
+        m->tor_down = false;
+        sc_backoff_reset(&m->tor_backoff);
+        sc_mgr_schedule(m); /* the other Tor paths may go now */
     }
     sc_mgr_path_set_state(p, SC_PATH_CONNECTED, SC_REASON_NONE);
     struct mlink *ml = sc_mgr_mlink_new(m, p, false);
     struct sc_link_config lc;
     sc_mgr_link_config(m, &lc);
     lc.initiator = true;
+    if (tor)
+        lc.connection_timeout_ms = m->cfg.tor_dial_timeout_ms;
     lc.has_expected_id = p->spec.has_id;
     memcpy(lc.expected_id, p->spec.id, SC_RELAY_ID_BYTES);
     lc.cb_arg = ml;
@@ -150,7 +201,7 @@ void sc_mgr_dial(struct mpath *p)
 {
     struct sc_manager *m = p->m;
     evtimer_del(p->timer);
-    if (!transport_available(m, p->spec.type)) {
+    if (!sc_mgr_transport_available(m, p->spec.type)) {
         p->never_retry = true;
         if (p->state != SC_PATH_FAILED)
             sc_mgr_path_set_state(p, SC_PATH_FAILED, SC_REASON_TRANSPORT_UNAVAILABLE);
@@ -164,7 +215,28 @@ void sc_mgr_dial(struct mpath *p)
                                 .port = p->spec.port,
                                 .timeout_ms = m->cfg.connection_timeout_ms,
                                 .dns = m->dns};
-    int err = sc_dial_start(m->base, &spec, on_dialed, p, &p->dial);
+    int err = 0;
+    if (p->spec.type == SC_PATH_TOR) {
+        /* To tor's SOCKS port, which connects us to the target by name (no
+         * lookup here), on circuits of this peer's own (isolation). */
+        p->socks = (struct sc_socks5_params){.host = p->host, .port = p->spec.port};
+        if (m->cfg.tor_stream_isolation) {
+            char key[SC_MANAGER_HOST_MAX + 8];
+            if (p->peer)
+                sc_hex_encode(p->peer->id, SC_RELAY_ID_BYTES, key);
+            else
+                snprintf(key, sizeof key, "%s:%u", p->host, p->spec.port);
+            err = sc_socks5_isolation_creds(key, &p->isolation);
+            p->socks.username = p->isolation.username;
+            p->socks.password = p->isolation.password;
+        }
+        spec.host = m->cfg.tor_socks_host;
+        spec.port = m->cfg.tor_socks_port;
+        spec.timeout_ms = m->cfg.tor_dial_timeout_ms;
+        spec.layers[spec.nlayers++] = (struct sc_layer_spec){&sc_layer_socks5, &p->socks};
+    }
+    if (!err)
+        err = sc_dial_start(m->base, &spec, on_dialed, p, &p->dial);
     if (err) {
         p->dial = NULL;
         sc_mgr_path_failed(p, SC_REASON_CONNECT_FAILED, false);
@@ -177,6 +249,10 @@ void sc_mgr_dial(struct mpath *p)
 static bool path_due(const struct mpath *p, uint64_t now, bool below_min)
 {
     if (p->inbound || p->never_retry || p->dial || p->link)
+        return false;
+    if (p->spec.type == SC_PATH_TOR &&
+        (now < p->m->tor_retry_ms ||
+         tor_dials_in_flight(p->m) >= (p->m->tor_down ? 1u : p->m->cfg.tor_max_dials_in_flight)))
         return false;
     switch (p->state) {
     case SC_PATH_DISCONNECTED:

@@ -12,9 +12,12 @@
 #include "link/link_stream.h"
 #include "secirc/listener.h"
 #include "secirc/manager.h"
+#include "transport/socks5.h"
+#include "transport/socks5_proto.h"
 #include "util/ratelimit.h"
 
 #define SC_MANAGER_LISTENERS_MAX 8u
+#define SC_MANAGER_HOST_MAX 256u
 /* How long a link whose liveness is in doubt (another link from the same
  * peer came up) has to answer a PING before it counts as half-open and
  * closes (manager_link.c). */
@@ -53,7 +56,7 @@ struct mpath {
     uint32_t id;
     bool inbound;
     struct sc_relay_spec spec; /* host is our copy */
-    char host[256];
+    char host[SC_MANAGER_HOST_MAX];
     enum sc_path_state state;
     enum sc_reason last_reason;
     struct sc_backoff backoff;
@@ -66,6 +69,10 @@ struct mpath {
     struct mlink *link;       /* the current link, if any */
     uint32_t generation;      /* bumped by every attempt; checked by callbacks */
     uint64_t attempt_ms;      /* when the current attempt started */
+    /* A Tor path's SOCKS request while its dial runs (the layer reads it
+     * when the proxy connects): the target and per-peer isolation. */
+    struct sc_socks5_params socks;
+    struct sc_socks5_isolation isolation;
     uint64_t auth_ms;         /* when its current link authenticated */
     /* Counters of the links that ended on this path. */
     uint64_t messages_sent, messages_received, bytes_sent, bytes_received;
@@ -112,6 +119,14 @@ struct sc_manager {
     uint64_t rekeys; /* of ended links */
     uint64_t key_rotations;
     uint64_t undelivered, evictions, duplicates;
+    /* The local tor: its SOCKS address (cfg.tor_socks_host points here);
+     * while its port refuses, Tor paths wait for tor_retry_ms together
+     * instead of each failing on its own (one backoff for all), and then
+     * one of them tries alone until tor answers (tor_down). */
+    char tor_socks_host[SC_MANAGER_HOST_MAX];
+    struct sc_backoff tor_backoff;
+    uint64_t tor_retry_ms, tor_retry_unix;
+    bool tor_down;
 };
 
 /* manager.c */
@@ -134,6 +149,7 @@ void sc_mgr_dial(struct mpath *p);
 void sc_mgr_path_failed(struct mpath *p, enum sc_reason reason, bool was_healthy);
 void sc_mgr_arm_path_timer(struct mpath *p);
 uint32_t sc_mgr_dials_in_flight(const struct sc_manager *m);
+bool sc_mgr_transport_available(const struct sc_manager *m, enum sc_path_type t);
 
 /* manager_link.c */
 const struct sc_link_callbacks *sc_mgr_link_callbacks(void);

@@ -286,6 +286,10 @@ static void explain_paths(const struct sc_manager *m, const struct mpeer *peer, 
         e->until_unix = peer->busy_until_unix;
         say(e, "refused busy by the peer; trying again after unix time %llu",
             (unsigned long long)peer->busy_until_unix);
+    } else if (backing && backing->last_reason == SC_REASON_TOR_UNAVAILABLE) {
+        e->verdict = SC_EXPLAIN_BACKING_OFF;
+        say(e, "waiting for the local tor (its SOCKS port %s:%u refused) until unix time %llu",
+            m->cfg.tor_socks_host, m->cfg.tor_socks_port, (unsigned long long)e->until_unix);
     } else if (backing) {
         e->verdict = SC_EXPLAIN_BACKING_OFF;
         say(e, "backing off until unix time %llu after %u failures (last reason %s)",

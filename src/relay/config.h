@@ -130,6 +130,7 @@ struct sc_relay_config_tor {
     uint16_t onion_port;
     uint32_t dial_timeout_s;
     uint32_t max_dials_in_flight;
+    bool stream_isolation; /* per-peer SOCKS credentials (tor: own circuits) */
 };
 
 struct sc_relay_config_tls {

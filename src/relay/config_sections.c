@@ -78,6 +78,7 @@ static const struct sc_cfg_key tor_keys[] = {
     TOR("onion_port", SC_CFG_U16, onion_port, 1, 65535),
     TOR("dial_timeout", SC_CFG_U32, dial_timeout_s, 1, 3600),
     TOR("max_dials_in_flight", SC_CFG_U32, max_dials_in_flight, 1, 1000),
+    TOR("stream_isolation", SC_CFG_BOOL, stream_isolation, 0, 0),
 };
 
 static const char *const tls_versions[] = {"1.2", "1.3", NULL};
@@ -217,6 +218,7 @@ static int set_defaults(struct sc_cfg_ctx *c, struct sc_relay_config *cfg)
     cfg->tor.control_port = 0;
     cfg->tor.dial_timeout_s = 120;
     cfg->tor.max_dials_in_flight = 4;
+    cfg->tor.stream_isolation = true;
     cfg->tls.min_version = SC_RELAY_TLS_1_3;
     cfg->tls.verify = SC_RELAY_TLS_VERIFY_NONE;
     cfg->tls.require_channel_binding = true;

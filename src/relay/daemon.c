@@ -66,7 +66,11 @@ void sc_daemon_manager_config(const struct sc_relay_config *cfg, struct sc_manag
     mc->enable_websocket = c->enable_websocket;
     mc->tcp_port = c->tcp_port;
     mc->websocket_port = c->websocket_port;
-    mc->tor_socks_port = c->tor_socks_port;
+    mc->tor_socks_host = cfg->tor.socks_host;
+    mc->tor_socks_port = cfg->tor.socks_port;
+    mc->tor_dial_timeout_ms = cfg->tor.dial_timeout_s * 1000u;
+    mc->tor_max_dials_in_flight = cfg->tor.max_dials_in_flight;
+    mc->tor_stream_isolation = cfg->tor.stream_isolation;
     mc->ssl_enabled = c->ssl_enabled;
     mc->ssl_cert_path = c->ssl_cert_path;
     mc->ssl_key_path = c->ssl_key_path;

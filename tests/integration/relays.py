@@ -23,7 +23,9 @@ def free_ports(n):
 
 
 class Relay:
-    """One secircd. `links` are (relay, priority) pairs it dials."""
+    """One secircd. `links` are (relay, priority) pairs it dials, or
+    (relay, priority, {key: value}) with more keys for the relays entry
+    (e.g. {"type": "tor"})."""
 
     def __init__(self, tmp, name, extra_manager=None, http=False, extra_yaml=""):
         self.tmp = tmp
@@ -52,9 +54,10 @@ class Relay:
         lines += ["listen:", "  - address: 127.0.0.1"]
         if self.links:
             lines.append("relays:")
-            for peer, prio in self.links:
+            for peer, prio, *more in self.links:
                 lines += [f"  - id: \"{peer.id}\"", "    host: 127.0.0.1",
                           f"    port: {peer.port}", f"    priority: {prio}"]
+                lines += [f"    {k}: {json.dumps(v)}" for k, v in (more[0] if more else {}).items()]
         lines += ["http:", f"  port: {self.http_port if self.http else 0}",
                   "logging:", "  level: info"]
         with open(self.config, "w") as f:
@@ -115,7 +118,7 @@ def wait_linked(relays, timeout=30):
     """Until every relay is linked to all it dials and all that dial it."""
     want = {r.name: set() for r in relays}
     for r in relays:
-        for peer, _ in r.links:
+        for peer, *_ in r.links:
             want[r.name].add(peer.id)
             want[peer.name].add(r.id)
     by_name = {r.name: r for r in relays}
