@@ -49,7 +49,9 @@ struct bufferevent;
     XX(RATE_LIMITED, 23, "rate_limited", "too many new connections from here")    \
     XX(EVICTED, 24, "evicted", "replaced by a peer of higher priority")           \
     XX(TRANSPORT_UNAVAILABLE, 25, "transport_unavailable", "transport not available") \
-    XX(LIMIT_REACHED, 26, "limit_reached", "max_connections peers already linked")
+    XX(LIMIT_REACHED, 26, "limit_reached", "max_connections peers already linked") \
+    XX(WEBSOCKET_FAILED, 27, "websocket_failed", "WebSocket upgrade refused or frames malformed") \
+    XX(PROXY_FAILED, 28, "proxy_failed", "the HTTP proxy refused or failed the tunnel")
 
 enum sc_reason {
 #define SC_REASON_ENUM(name, code, str, text) SC_REASON_##name = (code),
