@@ -1,8 +1,7 @@
 /* transport/websocket.c — the websocket layer: the HTTP/1.1 upgrade on the
- * level below (transport/ws_http.c says what to send and what an answer
- * means), then a filter bufferevent whose input is the concatenated payload
- * of binary messages and whose output goes out as binary frames
- * (transport/ws_frame.c). It must never touch the socket, and never let a
+ * level below (transport/ws_http.c), then a filter bufferevent whose input
+ * is the payload of binary messages and whose output goes out as binary
+ * frames (transport/ws_frame.c). It must never touch the socket, nor let a
  * peer grow a buffer past a head (8 KiB) or a message's bound. */
 #include "transport/websocket.h"
 

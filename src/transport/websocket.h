@@ -25,7 +25,11 @@
  * method 405; a Sec-WebSocket-Version other than 13 gets 426 naming 13; an
  * Origin outside a non-empty `origins` 403; a malformed request 400; a head
  * over 8 KiB 431. Every answer but 101 ends the negotiation (it fails with
- * the status in its reason) once the answer is written. */
+ * the status in its reason) once the answer is written.
+ * Open: the peer's close frame, or a protocol error in its frames (then
+ * sc_stream_fault names this layer), reaches the layer above once, as
+ * BEV_EVENT_EOF: take the bufferevent in the negotiation callback, as the
+ * link does. Our close frame's code comes from sc_stream_set_end. */
 struct sc_ws_params {
     const char *path; /* both sides; NULL: "/relay" */
     /* client */
