@@ -275,7 +275,8 @@ int sc_stream_negotiate(struct sc_stream *s, enum sc_role role, const struct sc_
         return SC_ENOMEM;
     }
     ng->role = role;
-    memcpy(ng->specs, layers, n * sizeof *layers);
+    if (n)
+        memcpy(ng->specs, layers, n * sizeof *layers); /* layers may be NULL when n is 0 */
     ng->nspecs = n;
     ng->cb = cb;
     ng->cb_arg = arg;
