@@ -13,6 +13,8 @@
  *     rawrtt COUNT        the floor under rtt: the same 16-byte echo over
  *                         plain libevent socket bufferevents, no link (the
  *                         echo written from the read callback)
+ *   --ws (before the modes): every link runs over WebSocket (the websocket
+ *   layer on both sides, ws://127.0.0.1:PORT/relay); rawrtt stays raw.
  *
  * Human-readable lines go to stdout, or to stderr with --json, which prints
  * one JSON object per mode on stdout. Every run has a hard deadline
@@ -49,6 +51,7 @@
 #include "secirc/log.h"
 #include "link/link_stream.h"
 #include "transport/transport.h"
+#include "transport/websocket.h"
 
 #define WARMUP_S 1.0           /* bulk/rate: traffic before the window opens */
 #define RTT_WARMUP 1000        /* round trips not recorded (as tcprtt.c) */
@@ -61,6 +64,8 @@
 
 static FILE *human;
 static pid_t child_pid = -1;
+static bool g_ws; /* --ws: links over the websocket layer */
+static const struct sc_ws_params ws_server_params = {.path = NULL};
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
@@ -457,6 +462,9 @@ static json_t *run_listener(const struct run *r, const struct keys *k, int port_
         port = ntohs(sin.sin_port);
     } else {
         int err = sc_listener_new(s.base, &cfg, &s.listener);
+        struct sc_layer_spec ws = {.ops = &sc_layer_websocket, .params = &ws_server_params};
+        if (!err && g_ws)
+            err = sc_listener_set_layers(s.listener, &ws, 1);
         if (err)
             die("sc_listener_new: %s", sc_strerror(err));
         port = sc_listener_port(s.listener);
@@ -484,6 +492,7 @@ static json_t *run_listener(const struct run *r, const struct keys *k, int port_
         json_object_set_new(out, "size", json_integer((json_int_t)r->size));
         json_object_set_new(out, "seconds", json_real(r->seconds));
         json_object_set_new(out, "warmup_s", json_real(WARMUP_S));
+        json_object_set_new(out, "transport", json_string(g_ws ? "websocket" : "tcp"));
     } else if (r->mode == MODE_RTT || r->mode == MODE_RAWRTT) {
         out = json_deep_copy(s.connector_result);
     } else {
@@ -781,6 +790,13 @@ static void dial_one(struct connector_side *c)
     spec.host = "127.0.0.1";
     spec.port = c->port;
     spec.timeout_ms = c->lc.connection_timeout_ms;
+    static struct sc_ws_params ws_client_params = {.host = "127.0.0.1", .subprotocol = true};
+    if (g_ws) {
+        ws_client_params.port = c->port;
+        spec.nlayers = 1;
+        spec.layers[0] = (struct sc_layer_spec){.ops = &sc_layer_websocket,
+                                                .params = &ws_client_params};
+    }
     struct sc_dial *dial;
     int err = sc_dial_start(c->base, &spec, on_dialed, c, &dial);
     if (err) {
@@ -921,9 +937,9 @@ static void print_human(const struct run *r, const json_t *o)
     case MODE_BULK:
     case MODE_RATE:
         fprintf(human,
-                "%s: %zu-byte messages, %.1f s window: %.1f MB/s (%.3f GB/s, %.3f Gbit/s), "
+                "%s%s: %zu-byte messages, %.1f s window: %.1f MB/s (%.3f GB/s, %.3f Gbit/s), "
                 "%.0f msg/s; cpu receiver %.0f%% sender %.0f%%\n",
-                r->name, r->size, json_real_value(json_object_get(o, "window_s")),
+                r->name, g_ws ? " (websocket)" : "", r->size, json_real_value(json_object_get(o, "window_s")),
                 json_real_value(json_object_get(o, "mb_s")),
                 json_real_value(json_object_get(o, "gb_s")),
                 json_real_value(json_object_get(o, "gbit_s")),
@@ -1074,7 +1090,7 @@ static int run_mode(const struct run *r, const struct keys *k, bool json)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_link [--json] MODE ARGS [MODE ARGS ...]\n"
+    fprintf(stderr, "usage: bench_link [--json] [--ws] MODE ARGS [MODE ARGS ...]\n"
                     "  bulk SECONDS SIZE | rate SECONDS SIZE | rtt COUNT | idle N | rawrtt COUNT\n");
     exit(1);
 }
@@ -1106,6 +1122,11 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc;) {
         if (strcmp(argv[i], "--json") == 0) {
             json = true;
+            i++;
+            continue;
+        }
+        if (strcmp(argv[i], "--ws") == 0) {
+            g_ws = true;
             i++;
             continue;
         }

@@ -39,8 +39,8 @@
     XX(EADDRNOTAVAIL, -30, "address not available")                        \
     XX(ESYS, -31, "system error")                                          \
     XX(ENOSPC, -32, "no space left on device")                             \
-    XX(EPROXY, -33, "SOCKS5 proxy failed")                                 \
-    XX(EPROXYAUTH, -34, "SOCKS5 proxy refused the credentials")            \
+    XX(EPROXY, -33, "proxy failed")                                 \
+    XX(EPROXYAUTH, -34, "proxy refused the credentials")            \
     XX(EONION, -35, "onion service unreachable")
 
 enum sc_error {

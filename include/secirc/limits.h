@@ -86,6 +86,15 @@
  * makes the sender buffer without limit. */
 #define SC_LAYER_OUTPUT_HIGH_WATER_BYTES (128u * 1024u)
 
+/* --- WebSocket (docs/PROTOCOL.md, "WebSocket") -------------------------- */
+/* Largest WebSocket message we take, its fragments summed: one maximal
+ * link frame on the wire (18 + 65535 bytes) and some slack. A larger one
+ * ends the connection with close code 1009. */
+#define SC_WS_MESSAGE_MAX_BYTES 70000u
+/* Largest binary frame payload we write: the link's bytes go out in frames
+ * of at most this size (one frame per chunk the link wrote, up to this). */
+#define SC_WS_FRAME_MAX_BYTES 65536u
+
 /* --- Rekey (whichever comes first) ---------------------------------------- */
 #define SC_REKEY_AFTER_FRAMES_DEFAULT 65536u                      /* rekey_after_messages */
 #define SC_REKEY_AFTER_BYTES_DEFAULT (1024ull * 1024u * 1024u)    /* rekey_after_bytes */

@@ -50,10 +50,11 @@ struct bufferevent;
     XX(EVICTED, 24, "evicted", "replaced by a peer of higher priority")           \
     XX(TRANSPORT_UNAVAILABLE, 25, "transport_unavailable", "transport not available") \
     XX(LIMIT_REACHED, 26, "limit_reached", "max_connections peers already linked") \
-    XX(PROXY_FAILED, 27, "proxy_failed", "the SOCKS5 proxy failed or could not reach the target") \
-    XX(PROXY_AUTH_FAILED, 28, "proxy_auth_failed", "the SOCKS5 proxy refused our credentials") \
+    XX(PROXY_FAILED, 27, "proxy_failed", "the proxy (SOCKS5 or HTTP CONNECT) failed or could not reach the target") \
+    XX(PROXY_AUTH_FAILED, 28, "proxy_auth_failed", "the proxy (SOCKS5 or HTTP CONNECT) refused our credentials") \
     XX(TOR_UNAVAILABLE, 29, "tor_unavailable", "nothing accepts connections on the Tor SOCKS port") \
-    XX(ONION_UNREACHABLE, 30, "onion_unreachable", "Tor could not reach the onion service")
+    XX(ONION_UNREACHABLE, 30, "onion_unreachable", "Tor could not reach the onion service") \
+    XX(WEBSOCKET_FAILED, 31, "websocket_failed", "WebSocket upgrade refused or frames malformed")
 
 enum sc_reason {
 #define SC_REASON_ENUM(name, code, str, text) SC_REASON_##name = (code),

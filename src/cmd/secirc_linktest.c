@@ -22,19 +22,22 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
-#include "cmd/cli.h"
 #include "cmd/secirc_linktest_socks5.h"
+#include "cmd/cli.h"
 #include "link/link_stream.h"
 #include "secirc/identity.h"
 #include "secirc/link.h"
 #include "secirc/listener.h"
+#include "transport/http_connect.h"
 #include "transport/transport.h"
+#include "transport/websocket.h"
 #include "util/hex.h"
 #include "util/log.h"
 #include "util/time.h"
 
 #define MAX_LINKS 4096
 #define MAX_TRUSTED 16
+#define MAX_WS_ORIGINS 16
 /* How long `quit` waits for links to finish closing before it exits. */
 #define QUIT_WAIT_MS 3000u
 
@@ -55,6 +58,13 @@ struct app {
     struct sc_layer_spec layer;
     bool has_layer;
     struct sc_linktest_socks5 socks5; /* --socks5: tcp to the proxy, then a socks5 layer */
+    /* WebSocket (--ws...) and an HTTP CONNECT proxy (--http-proxy) */
+    bool use_ws, use_proxy;
+    struct sc_ws_params ws;
+    const char *ws_origins[MAX_WS_ORIGINS];
+    struct sc_http_connect_params proxy;
+    char proxy_url[512]; /* split in place: user, password, host */
+    uint16_t proxy_port;
     struct event *stdin_ev, *sigint_ev, *sigterm_ev, *rotate_ev, *quit_ev;
     struct evbuffer *stdin_buf;
     enum sc_reason reject;
@@ -469,10 +479,14 @@ static void quit(struct app *a)
 static void on_dialed(struct sc_stream *stream, int err, const char *why, void *arg)
 {
     struct app *a = arg;
+    int layer_err = 0;
+    const struct sc_layer_ops *layer = err ? sc_dial_fault(a->dial, &layer_err) : NULL;
     a->dial = NULL;
     if (err) {
-        enum sc_reason reason = SC_REASON_CONNECT_FAILED;
-        if (a->socks5.on)
+        enum sc_reason reason = err == SC_ETIMEDOUT ? SC_REASON_TIMEOUT : SC_REASON_CONNECT_FAILED;
+        if (layer)
+            reason = sc_link_layer_reason(layer, layer_err);
+        else if (a->socks5.on) /* the proxy's own port */
             reason = sc_link_socks5_reason(err, reason);
         out("connect_failed error=%s why=\"%s\" reason=%s", sc_err_name(err), why,
             sc_reason_name(reason));
@@ -519,6 +533,13 @@ static void usage(FILE *f)
             "  --send-queue-bytes N       send queue limit per link\n"
             "  --max-cert-lifetime S      refuse peer certificates valid longer (default %u)\n"
             "  --layer xor|xor-hello      test-only transport layer on top of tcp (both sides)\n"
+            "websocket options:\n"
+            "  --ws                       WebSocket on top (both sides), path /relay\n"
+            "  --ws-path PATH             the same, with another path\n"
+            "  --ws-origin ORIGIN         (connect) send this Origin\n"
+            "  --ws-allow-origin ORIGIN   (listen) allow this Origin; repeatable (default: any)\n"
+            "  --http-proxy URL           (connect) through an HTTP CONNECT proxy,\n"
+            "                             http://[USER:PASSWORD@]HOST:PORT\n"
             "connect options:\n"
             "  --source ADDR              local address to connect from\n"
             SC_LINKTEST_SOCKS5_USAGE
@@ -576,7 +597,8 @@ enum {
     O_CERT_LIFETIME, O_LAYER, O_SOURCE, O_PROBE, O_REJECT, O_PRIORITY, O_TRUST, O_MAX_HS,
     O_MAX_HS_ADDR, O_HS_RATE, O_HS_BURST, O_HS_RATE_ADDR, O_HS_BURST_ADDR, O_MAX_LINKS,
     O_MAX_LINKS_ADDR, O_MAX_LINKS_PEER, O_LINKS_RESERVED, O_FD_RESERVE, O_FD_LIMIT, O_ROTATE,
-    O_ECHO, O_SEND_COUNT, O_SEND_SIZE, O_RECV_CHECK, O_EXIT_DONE, O_QUIET, O_LOG, O_HELP
+    O_ECHO, O_SEND_COUNT, O_SEND_SIZE, O_RECV_CHECK, O_EXIT_DONE, O_QUIET, O_LOG, O_HELP,
+    O_WS, O_WS_PATH, O_WS_ORIGIN, O_WS_ALLOW_ORIGIN, O_HTTP_PROXY
 };
 
 static const struct option options[] = {
@@ -596,6 +618,11 @@ static const struct option options[] = {
     {"send-queue-bytes", required_argument, 0, O_SENDQ},
     {"max-cert-lifetime", required_argument, 0, O_CERT_LIFETIME},
     {"layer", required_argument, 0, O_LAYER},
+    {"ws", no_argument, 0, O_WS},
+    {"ws-path", required_argument, 0, O_WS_PATH},
+    {"ws-origin", required_argument, 0, O_WS_ORIGIN},
+    {"ws-allow-origin", required_argument, 0, O_WS_ALLOW_ORIGIN},
+    {"http-proxy", required_argument, 0, O_HTTP_PROXY},
     {"source", required_argument, 0, O_SOURCE},
     SC_LINKTEST_SOCKS5_OPTIONS,
     {"probe-resistance", no_argument, 0, O_PROBE},
@@ -635,6 +662,7 @@ static bool numeric_option(int c)
     case O_KEY: case O_ADDRESS: case O_HOST: case O_EXPECT: case O_LAYER: case O_SOURCE:
     case O_PROBE: case O_REJECT: case O_TRUST: case O_ECHO: case O_EXIT_DONE: case O_QUIET:
     case O_LOG: case O_HELP: case '?':
+    case O_WS: case O_WS_PATH: case O_WS_ORIGIN: case O_WS_ALLOW_ORIGIN: case O_HTTP_PROXY:
         return false;
     default:
         return true;
@@ -661,6 +689,50 @@ static int set_layer(struct app *a, const char *name)
     a->layer.params = strcmp(name, "xor") == 0 ? &plain : &hello;
     a->has_layer = true;
     return 0;
+}
+
+/* http://[USER:PASSWORD@]HOST:PORT (HOST may be an [IPv6] literal) into
+ * a->proxy, pointing into a copy of the URL. */
+static int set_proxy(struct app *a, const char *url)
+{
+    static const char scheme[] = "http://";
+    if (strncmp(url, scheme, sizeof scheme - 1) != 0 ||
+        strlen(url) >= sizeof a->proxy_url + sizeof scheme - 1)
+        goto bad;
+    snprintf(a->proxy_url, sizeof a->proxy_url, "%s", url + sizeof scheme - 1);
+    char *host = a->proxy_url;
+    size_t len = strlen(host);
+    if (len && host[len - 1] == '/')
+        host[--len] = '\0';
+    char *at = strrchr(host, '@');
+    a->proxy.user = a->proxy.password = NULL;
+    if (at) {
+        *at = '\0';
+        char *colon = strchr(host, ':');
+        if (colon)
+            *colon = '\0';
+        a->proxy.user = host;
+        a->proxy.password = colon ? colon + 1 : NULL;
+        host = at + 1;
+    }
+    char *port = strrchr(host, ':');
+    if (!port || (host[0] == '[' && port[-1] != ']'))
+        goto bad;
+    *port++ = '\0';
+    if (host[0] == '[') {
+        port[-2] = '\0';
+        host++;
+    }
+    uint64_t v;
+    if (!host[0] || !parse_u64(port, &v) || v == 0 || v > 65535)
+        goto bad;
+    a->proxy.host = host; /* the proxy's until start_connecting() swaps in the relay's */
+    a->proxy_port = (uint16_t)v;
+    a->use_proxy = true;
+    return 0;
+bad:
+    fprintf(stderr, "secirc link-test: --http-proxy needs http://[USER:PASSWORD@]HOST:PORT\n");
+    return 2;
 }
 
 /* One option; 0, or the exit status for a bad one. */
@@ -690,6 +762,17 @@ static int apply_option(struct app *a, struct cli_paths *p, int c, const char *a
     case O_SENDQ: a->lc.send_queue_bytes = (size_t)v; break;
     case O_CERT_LIFETIME: a->lc.max_cert_lifetime_s = (uint32_t)v; break;
     case O_LAYER: return set_layer(a, arg);
+    case O_WS: a->use_ws = true; break;
+    case O_WS_PATH: a->use_ws = true; a->ws.path = arg; break;
+    case O_WS_ORIGIN: a->ws.origin = arg; break;
+    case O_WS_ALLOW_ORIGIN:
+        if (a->ws.norigins == MAX_WS_ORIGINS) {
+            fprintf(stderr, "secirc link-test: at most %d --ws-allow-origin\n", MAX_WS_ORIGINS);
+            return 2;
+        }
+        a->ws_origins[a->ws.norigins++] = arg;
+        break;
+    case O_HTTP_PROXY: return set_proxy(a, arg);
     case O_SOURCE: a->source = arg; break;
     case O_PROBE: a->lc.probe_resistance = true; break;
     case O_REJECT: {
@@ -781,6 +864,10 @@ static int parse_options(struct app *a, struct cli_paths *p, int argc, char **ar
         }
         a->lc.has_expected_id = true;
     }
+    if (a->socks5.on && a->use_proxy) {
+        fprintf(stderr, "secirc link-test: --socks5 and --http-proxy exclude each other\n");
+        return 2;
+    }
     char idhex[SC_RELAY_ID_HEX_LEN + 1]; /* the isolation key: the relay ID, canonical */
     if (a->lc.has_expected_id)
         sc_relay_id_to_hex(a->lc.expected_id, idhex);
@@ -803,6 +890,26 @@ static void set_fd_limit(uint64_t want)
 
 /* ---- set-up and main ---------------------------------------------------------- */
 
+/* The layers above tcp, bottom-up: [socks5 | http_connect] [xor] [websocket]. */
+static size_t build_layers(struct app *a, struct sc_layer_spec *out)
+{
+    size_t n = 0;
+    if (a->socks5.on)
+        out[n++] = a->socks5.layer;
+    else if (a->use_proxy && !a->listen_mode)
+        out[n++] = (struct sc_layer_spec){.ops = &sc_layer_http_connect, .params = &a->proxy};
+    if (a->has_layer)
+        out[n++] = a->layer;
+    if (a->use_ws) {
+        a->ws.host = a->host;
+        a->ws.port = a->port;
+        a->ws.subprotocol = true;
+        a->ws.origins = a->ws_origins;
+        out[n++] = (struct sc_layer_spec){.ops = &sc_layer_websocket, .params = &a->ws};
+    }
+    return n;
+}
+
 static int start_listening(struct app *a, const char *address, const char *idhex)
 {
     a->lcfg.address = address;
@@ -812,8 +919,10 @@ static int start_listening(struct app *a, const char *address, const char *idhex
     a->lcfg.on_failed = on_failed;
     a->lcfg.arg = a;
     int err = sc_listener_new(a->base, &a->lcfg, &a->listener);
-    if (!err && a->has_layer)
-        err = sc_listener_set_layers(a->listener, &a->layer, 1);
+    struct sc_layer_spec layers[SC_STREAM_LAYERS_MAX];
+    size_t nlayers = build_layers(a, layers);
+    if (!err && nlayers)
+        err = sc_listener_set_layers(a->listener, layers, nlayers);
     if (err) {
         fprintf(stderr, "secirc link-test: cannot listen on %s:%u: %s\n", address, a->port,
                 sc_strerror(err));
@@ -831,13 +940,16 @@ static int start_connecting(struct app *a)
                                 .source_address = a->source,
                                 .timeout_ms = a->lc.connection_timeout_ms,
                                 .dns = a->dns};
+    spec.nlayers = build_layers(a, spec.layers);
     if (a->socks5.on) { /* tcp to the proxy; the target goes to it by name */
         spec.host = a->socks5.proxy_host;
         spec.port = a->socks5.proxy_port;
-        spec.layers[spec.nlayers++] = a->socks5.layer;
+    } else if (a->use_proxy) { /* tcp goes to the proxy; http_connect names the relay */
+        spec.host = a->proxy.host;
+        spec.port = a->proxy_port;
+        a->proxy.host = a->host;
+        a->proxy.port = a->port;
     }
-    if (a->has_layer)
-        spec.layers[spec.nlayers++] = a->layer;
     int err = sc_dial_start(a->base, &spec, on_dialed, a, &a->dial);
     if (err) {
         fprintf(stderr, "secirc link-test: cannot connect: %s\n", sc_strerror(err));

@@ -15,6 +15,8 @@
 
 #include "link/frame.h"
 #include "link/link_internal.h"
+#include "transport/http_connect.h"
+#include "transport/websocket.h"
 #include "util/check.h"
 #include "util/hex.h"
 #include "util/log.h"
@@ -140,6 +142,52 @@ static void drop_queue(struct sc_link *link)
 
 enum stream_end { STREAM_POLITE, STREAM_ABORT, STREAM_SILENT };
 
+/* What a layer's goodbye says about why the link ended (a WebSocket close
+ * code); transport-neutral, the layer picks its own words. */
+static enum sc_stream_end stream_end_for(enum sc_reason r)
+{
+    switch (r) {
+    case SC_REASON_SHUTDOWN:
+        return SC_STREAM_END_GOING_AWAY;
+    case SC_REASON_PROTOCOL_ERROR:
+    case SC_REASON_DECRYPT_FAILED:
+    case SC_REASON_HANDSHAKE_FAILED:
+    case SC_REASON_PROTOCOL_VERSION:
+    case SC_REASON_CERT_INVALID:
+    case SC_REASON_CERT_EXPIRED:
+        return SC_STREAM_END_PROTOCOL;
+    case SC_REASON_OVERSIZE:
+        return SC_STREAM_END_TOO_BIG;
+    case SC_REASON_TIMEOUT:
+    case SC_REASON_IDENTITY_MISMATCH:
+    case SC_REASON_BUSY:
+    case SC_REASON_NOT_ALLOWED:
+    case SC_REASON_HANDSHAKE_LIMIT:
+    case SC_REASON_RATE_LIMITED:
+    case SC_REASON_HEARTBEAT_TIMEOUT:
+        return SC_STREAM_END_POLICY;
+    case SC_REASON_IO_ERROR:
+        return SC_STREAM_END_INTERNAL;
+    default:
+        return SC_STREAM_END_NORMAL;
+    }
+}
+
+enum sc_reason sc_link_layer_reason(const struct sc_layer_ops *ops, int err)
+{
+    if (err == SC_ETIMEDOUT)
+        return SC_REASON_TIMEOUT;
+    if (err == SC_ECONNRESET)
+        return SC_REASON_PEER_CLOSED;
+    if (err == SC_EPROXY || err == SC_EPROXYAUTH || err == SC_EONION) /* socks5, http_connect */
+        return sc_link_socks5_reason(err, SC_REASON_PROXY_FAILED);
+    if (ops == &sc_layer_websocket)
+        return SC_REASON_WEBSOCKET_FAILED;
+    if (ops == &sc_layer_http_connect)
+        return SC_REASON_PROXY_FAILED;
+    return SC_REASON_PROTOCOL_ERROR;
+}
+
 static void finalize(struct sc_link *link, enum stream_end how)
 {
     if (link->state == SC_LINK_CLOSED)
@@ -150,6 +198,7 @@ static void finalize(struct sc_link *link, enum stream_end how)
     link->stats.queued_messages = 0;
     if (link->stream) {
         bufferevent_setcb(link->bev, NULL, NULL, NULL, NULL);
+        sc_stream_set_end(link->stream, stream_end_for(link->close_reason));
         if (how == STREAM_POLITE)
             sc_stream_close(link->stream, link->stats.authenticated_ms ? SC_STREAM_LINGER_MS
                                                                        : SC_STREAM_LINGER_PREAUTH_MS);

@@ -677,7 +677,12 @@ void link_on_event(struct bufferevent *bev, short what, void *arg)
     default:
         break;
     }
-    if (eof) {
+    int layer_err = 0;
+    const struct sc_layer_ops *broken = eof ? sc_stream_fault(link->stream, &layer_err) : NULL;
+    if (broken) {
+        /* A layer's own protocol broke (its goodbye is queued below). */
+        link_end(link, sc_link_layer_reason(broken, layer_err), false, END_NOW);
+    } else if (eof) {
         /* Ending inside a frame or handshake message is a truncation. */
         bool partial = link->rx_body_len != 0 || evbuffer_get_length(bufferevent_get_input(bev)) != 0;
         if (partial)

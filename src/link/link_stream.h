@@ -39,6 +39,13 @@ void sc_link_stream_info(const struct sc_link *link, struct sc_stream_info *out)
  * resistance). on_closed fires with `reason`. */
 void sc_link_end_silently(struct sc_link *link, enum sc_reason reason);
 
+/* The reason a transport layer's failure counts under, from the layer and
+ * error that sc_stream_fault or sc_dial_fault report: a layer's deadline is
+ * timeout, the peer leaving mid-negotiation peer_closed, the websocket and
+ * http_connect layers websocket_failed and proxy_failed, anything else
+ * protocol_error. */
+enum sc_reason sc_link_layer_reason(const struct sc_layer_ops *layer, int err);
+
 /* Transport layers (tls, websocket, …) every connection a listener accepts
  * negotiates as the server before its link starts, within the link's
  * connection_timeout. The specs are copied; their params must outlive the

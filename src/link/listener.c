@@ -279,18 +279,6 @@ static void start_link(struct tracked *t, struct sc_stream *stream)
         sc_link_set_label(t->link, t->addr);
 }
 
-static enum sc_reason layer_error_reason(int err)
-{
-    switch (err) {
-    case SC_ETIMEDOUT:
-        return SC_REASON_TIMEOUT;
-    case SC_ECONNRESET:
-        return SC_REASON_PEER_CLOSED;
-    default:
-        return SC_REASON_PROTOCOL_ERROR;
-    }
-}
-
 static void on_layers(struct sc_stream *stream, int err, const char *why, void *arg)
 {
     struct tracked *t = arg;
@@ -299,7 +287,7 @@ static void on_layers(struct sc_stream *stream, int err, const char *why, void *
         start_link(t, stream);
         return;
     }
-    enum sc_reason reason = layer_error_reason(err);
+    enum sc_reason reason = sc_link_layer_reason(sc_stream_fault(stream, NULL), err);
     sc_log(SC_LOG_INFO, "listener.layer_failed", "addr=%s reason=%s why=\"%s\"",
            l->cfg.log_addresses ? t->addr : "-", sc_reason_name(reason), why);
     count_end(l, reason, true, false);

@@ -150,16 +150,22 @@ static void on_dialed(struct sc_stream *stream, int err, const char *why, void *
 {
     struct mpath *p = arg;
     struct sc_manager *m = p->m;
+    int layer_err = 0;
+    const struct sc_layer_ops *layer = err ? sc_dial_fault(p->dial, &layer_err) : NULL;
     p->dial = NULL;
     bool tor = p->spec.type == SC_PATH_TOR;
     if (err) {
-        enum sc_reason reason = tor ? sc_link_socks5_reason(err, SC_REASON_CONNECT_FAILED)
-                                    : SC_REASON_CONNECT_FAILED;
-        /* A SOCKS reply names no address of ours or the peer's: keep it. */
+        enum sc_reason reason = SC_REASON_CONNECT_FAILED;
+        if (layer)
+            reason = sc_link_layer_reason(layer, layer_err);
+        else if (tor) /* tor's own SOCKS port */
+            reason = sc_link_socks5_reason(err, reason);
+        /* A layer's `why` (a SOCKS reply, an HTTP status) names no address
+         * of ours or the peer's: keep it. */
         sc_log(SC_LOG_INFO, "path.dial_failed", "path=%u peer=%s type=%s reason=%s error=%s why=\"%s\"",
                p->id, p->peer ? p->peer->hex : "-", sc_path_type_name(p->spec.type),
                sc_reason_name(reason), sc_err_name(err),
-               m->cfg.log_peer_addresses || (tor && reason != SC_REASON_CONNECT_FAILED) ? why : "-");
+               m->cfg.log_peer_addresses || layer ? why : "-");
         if (tor && reason != SC_REASON_TOR_UNAVAILABLE)
             m->tor_down = false; /* tor answered */
         sc_mgr_path_failed(p, reason, false);

@@ -22,7 +22,7 @@ static json_t *hex_json(const uint8_t *bytes, size_t len)
 
 json_t *sc_daemon_status_json(struct sc_daemon *d)
 {
-    json_t *tor = json_pack("{s:s?, s:s}", "onion_address", sc_tor_control_address(d->tor), "state",
+    json_t *tor = json_pack("{s:s*, s:s}", "onion_address", sc_tor_control_address(d->tor), "state",
                             d->tor ? sc_tor_control_state(d->tor) : "off");
     struct sc_manager_status st;
     sc_manager_get_status(d->m, &st);

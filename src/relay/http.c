@@ -231,9 +231,14 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     switch (ep) {
-    case EP_STATUS:
-        reply_json(req, sc_daemon_status_json(h->d));
+    case EP_STATUS: {
+        /* Not our onion address: whoever reads this over the network could
+         * tie it to this host's address. The control socket shows it. */
+        json_t *status = sc_daemon_status_json(h->d);
+        json_object_del(json_object_get(status, "tor"), "onion_address");
+        reply_json(req, status);
         break;
+    }
     case EP_PEERS:
         reply_json(req, sc_daemon_peers_json(h->d));
         break;

@@ -45,6 +45,8 @@ struct sc_dial {
     struct event *done_ev;
     uint64_t deadline_ms;
     int err;
+    const struct sc_layer_ops *fault_ops; /* the layer that failed it */
+    int fault_err;
     char why[320];
     sc_dial_cb cb;
     void *arg;
@@ -116,8 +118,16 @@ static void finish(struct sc_dial *d, int err, const char *why)
 
 static void on_layers(struct sc_stream *stream, int err, const char *why, void *arg)
 {
-    (void)stream;
-    finish(arg, err, why);
+    struct sc_dial *d = arg;
+    d->fault_ops = sc_stream_fault(stream, &d->fault_err);
+    finish(d, err, why);
+}
+
+const struct sc_layer_ops *sc_dial_fault(const struct sc_dial *dial, int *err)
+{
+    if (err)
+        *err = dial->fault_ops ? dial->fault_err : 0;
+    return dial->fault_ops;
 }
 
 /* Connected: the socket becomes a stream and the layers start on it, with

@@ -51,6 +51,9 @@ struct sc_stream {
         struct sockaddr_in6 in6;
     } peer;
     struct negotiation *ng; /* while negotiating */
+    const struct sc_layer_ops *fault_ops; /* the layer that failed or broke */
+    int fault_err;
+    enum sc_stream_end end;
 };
 
 int sc_stream_new(struct bufferevent *bev, const struct sockaddr *peer, socklen_t peer_len,
@@ -218,8 +221,28 @@ void sc_layer_failed(struct sc_stream *s, int err, const char *why)
         return;
     char buf[160];
     snprintf(buf, sizeof buf, "%s: %s", ng->starting.ops->name, why ? why : sc_strerror(err));
-    neg_finish(s, err ? err : SC_EIO, buf);
+    s->fault_ops = ng->starting.ops;
+    s->fault_err = err ? err : SC_EIO;
+    neg_finish(s, s->fault_err, buf);
 }
+
+void sc_layer_broken(struct sc_stream *s, const struct sc_layer_ops *ops, int err)
+{
+    if (s->fault_ops)
+        return; /* the first fault is the cause */
+    s->fault_ops = ops;
+    s->fault_err = err ? err : SC_EIO;
+}
+
+const struct sc_layer_ops *sc_stream_fault(const struct sc_stream *s, int *err)
+{
+    if (err)
+        *err = s->fault_ops ? s->fault_err : 0;
+    return s->fault_ops;
+}
+
+void sc_stream_set_end(struct sc_stream *s, enum sc_stream_end end) { s->end = end; }
+enum sc_stream_end sc_stream_get_end(const struct sc_stream *s) { return s->end; }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
@@ -229,6 +252,10 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     char why[96];
     snprintf(why, sizeof why, "%s: timed out",
              s->ng->starting.ops ? s->ng->starting.ops->name : "negotiation");
+    if (s->ng->starting.ops) {
+        s->fault_ops = s->ng->starting.ops;
+        s->fault_err = SC_ETIMEDOUT;
+    }
     neg_finish(s, SC_ETIMEDOUT, why);
 }
 
@@ -248,7 +275,8 @@ int sc_stream_negotiate(struct sc_stream *s, enum sc_role role, const struct sc_
         return SC_ENOMEM;
     }
     ng->role = role;
-    memcpy(ng->specs, layers, n * sizeof *layers);
+    if (n)
+        memcpy(ng->specs, layers, n * sizeof *layers); /* layers may be NULL when n is 0 */
     ng->nspecs = n;
     ng->cb = cb;
     ng->cb_arg = arg;

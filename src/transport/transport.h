@@ -1,7 +1,7 @@
 /* transport/transport.h — byte streams as a chain of layers.
  *
- * A stream is a connected socket bufferevent with layers stacked on it (a
- * test layer now; socks5, tls and websocket next), like curl's connection
+ * A stream is a connected socket bufferevent with layers stacked on it
+ * (http_connect and websocket here, a test layer, socks5 and tls), like curl's connection
  * filters. Layers start bottom-up without blocking, on the client or the
  * server side, under one deadline; they close top-down (each layer's goodbye,
  * then the TCP FIN). Whoever holds the stream reads and writes its top
@@ -79,6 +79,12 @@ struct sc_layer_spec {
 void sc_layer_ready(struct sc_stream *s, struct bufferevent *above);
 /* Negotiation failed: `why` is a short reason ("server answered 404"). */
 void sc_layer_failed(struct sc_stream *s, int err, const char *why);
+/* After sc_layer_ready: the layer's own protocol broke (a malformed
+ * WebSocket frame, say). Records `ops` and err for the stream's user
+ * (sc_stream_fault); the layer has queued its goodbye below and then
+ * reports the end of its input upward (BEV_EVENT_EOF on the bufferevent it
+ * handed up), so the user closes politely and the goodbye goes out. */
+void sc_layer_broken(struct sc_stream *s, const struct sc_layer_ops *ops, int err);
 
 /* A test-only layer that XORs every byte with a fixed value both ways. It
  * proves the seam: the whole link suite runs over it (link-test --layer
@@ -102,6 +108,25 @@ int sc_stream_new(struct bufferevent *bev, const struct sockaddr *peer, socklen_
 struct bufferevent *sc_stream_bev(const struct sc_stream *s);
 struct event_base *sc_stream_base(const struct sc_stream *s);
 void sc_stream_get_info(const struct sc_stream *s, struct sc_stream_info *out);
+
+/* The layer whose negotiation failed (also by its deadline) or whose
+ * protocol broke afterwards (sc_layer_broken), and its error in *err (may
+ * be NULL); NULL when no layer did. The stream's user maps it to a reason. */
+const struct sc_layer_ops *sc_stream_fault(const struct sc_stream *s, int *err);
+
+/* Why the stream's user ends the stream, for layers whose goodbye carries
+ * a reason (a WebSocket close code; docs/PROTOCOL.md): set it before
+ * sc_stream_close. A layer reads it in its shutdown. Default NORMAL. */
+enum sc_stream_end {
+    SC_STREAM_END_NORMAL,     /* done, or the peer went away (WebSocket 1000) */
+    SC_STREAM_END_GOING_AWAY, /* this side shuts down (1001) */
+    SC_STREAM_END_PROTOCOL,   /* the peer broke the protocol above (1002) */
+    SC_STREAM_END_POLICY,     /* refused: not allowed, a limit, a deadline (1008) */
+    SC_STREAM_END_TOO_BIG,    /* over a size limit (1009) */
+    SC_STREAM_END_INTERNAL,   /* a failure on this side (1011) */
+};
+void sc_stream_set_end(struct sc_stream *s, enum sc_stream_end end);
+enum sc_stream_end sc_stream_get_end(const struct sc_stream *s);
 
 /* Negotiation finished: err 0 and the stream ready, or err < 0 and `why`.
  * Either way the stream is the callee's again (to use, close or free). */
@@ -166,6 +191,10 @@ typedef void (*sc_dial_cb)(struct sc_stream *stream, int err, const char *why, v
 
 int sc_dial_start(struct event_base *base, const struct sc_dial_spec *spec, sc_dial_cb cb,
                   void *arg, struct sc_dial **out) SC_MUST_CHECK;
+/* Inside the dial's callback only: the layer that failed the dial and its
+ * error, as sc_stream_fault says; NULL when no layer did (DNS, the tcp
+ * connect, or the deadline before any layer started). */
+const struct sc_layer_ops *sc_dial_fault(const struct sc_dial *dial, int *err);
 /* Abandons a dial in progress; its callback will not fire. NULL is fine. */
 void sc_dial_cancel(struct sc_dial *dial);
 

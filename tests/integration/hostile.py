@@ -29,17 +29,10 @@ def ipv6_available():
         return False
 
 
-def connect_from(source, port, host="127.0.0.1"):
-    """A TCP connection to host:port bound to the local address `source`."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind((source, 0))
-        s.settimeout(10 * sclib.SLOW)
-        s.connect((host, port))
-    except OSError:
-        s.close()
-        raise
-    return s
+def connect_from(source, port, host="127.0.0.1", upgrade=False):
+    """A raw connection to host:port bound to the local address `source`
+    (sclib.raw_connect: under SC_TEST_LAYER=ws its sends go in frames)."""
+    return sclib.raw_connect(port, host=host, source=source, upgrade=upgrade)
 
 
 def message1(relay_id_hex=None, epoch=None):
@@ -74,12 +67,16 @@ def read_to_end(s, limit_s, want=None):
             return data, "enough", time.monotonic() - t0
 
 
-def probe(port, payload, source="127.0.0.1", limit_s=None, host="127.0.0.1"):
+def probe(port, payload, source="127.0.0.1", limit_s=None, host="127.0.0.1", as_is=False):
     """Sends payload from `source` and waits for the end: (data, end, seconds
-    from the send). The connection is closed before returning."""
+    from the send). With as_is, the bytes go out exactly as given (recorded
+    wire bytes, under "ws" with their own upgrade and frames). The
+    connection is closed before returning."""
     s = connect_from(source, port, host)
     try:
-        if payload:
+        if payload and as_is and sclib.LAYER == "ws":
+            s.send_wire(payload)
+        elif payload:
             s.sendall(payload)
         return read_to_end(s, limit_s if limit_s is not None else 15 * sclib.SLOW)
     finally:
@@ -147,7 +144,8 @@ class Strangers(Proc):
 
 class Proxy:
     """Forwards one connection at a time between a client and 127.0.0.1:port
-    and records the first `record` bytes each client sent. Runs in a
+    and records the first `record` bytes each client sent (as they went on
+    the wire: under "ws", the upgrade and frames too). Runs in a
     thread; stop() ends it (bounded)."""
 
     def __init__(self, port, record=MSG1_BYTES):

@@ -6,23 +6,35 @@ Real processes, real sockets on 127.0.0.1, every wait bounded by a deadline
 Environment:
   SC_BIN_DIR     where secirc and badpeer are (default ../../build)
   SC_SANITIZE    1 in the ASan build: deadlines scale by SLOW
-  SC_TEST_LAYER  "" (plain TCP) or "xor": the whole link suite runs again
-                 over the test-only xor transport layer on both sides (as
-                 Redis runs its suite with --tls). CMake registers every
-                 test_link_*.py and test_transport.py a second time as
-                 integration.xor.<name> with SC_TEST_LAYER=xor.
+  SC_TEST_LAYER  "" (plain TCP), "xor" or "ws": the whole link suite runs
+                 again over the test-only xor transport layer, or over
+                 WebSocket (link-test --ws), on both sides (as Redis runs
+                 its suite with --tls). CMake registers every test_link_*.py
+                 and test_transport.py again as integration.xor.<name> and
+                 integration.ws.<name>.
 
 Writing a test that passes both plain and over a layer:
   - start link-test with LinkTest.listen()/LinkTest.connect(): they add
-    `--layer xor` themselves (an explicit --layer in the extra arguments
-    wins); a link-test started by hand takes *layer_args() after its
-    --port; tests/tools/badpeer honours SC_TEST_LAYER itself;
+    `--layer xor` or `--ws` themselves (an explicit --layer in the extra
+    arguments wins: then neither is added); a link-test started by hand
+    takes *layer_args() after its --port; tests/tools/badpeer and
+    tests/tools/strangers honour SC_TEST_LAYER themselves;
+  - open raw connections with raw_connect() (or hostile.connect_from): under
+    "ws" it returns a WsSocket that sends the upgrade with its first
+    sendall() (or at once, with upgrade=True: a connection that is to stay
+    silent before the link), puts every sendall() in one masked binary
+    frame and gives
+    back from recv() only the payload of the server's binary frames (a
+    close frame reads as the end, b""); tests about bare TCP connections
+    (silent ones, caps at accept) keep using plain sockets;
   - raw protocol bytes (a message 1 with its mac1, a frame) go through
-    wire(data) before a raw socket sends them, and bytes read from a raw
-    socket go through wire() again before they are parsed (XOR is its own
-    inverse); random probes stay random either way; lengths are the same;
+    wire(data) before a raw connection sends them, and bytes read from one
+    go through wire() again before they are parsed (XOR is its own inverse;
+    under "ws" wire() changes nothing: the framing is the connection's);
+    random probes stay random either way; lengths are the same;
   - an assertion that cannot hold over a layer stays, guarded by
     `if not LAYER:`, with a comment saying why."""
+import base64
 import hashlib
 import os
 import shutil
@@ -38,24 +50,218 @@ SANITIZE = os.environ.get("SC_SANITIZE", "0") in ("1", "ON", "TRUE", "true")
 # Sanitized binaries are several times slower; deadlines scale with this.
 SLOW = 4.0 if SANITIZE else 1.0
 LAYER = os.environ.get("SC_TEST_LAYER", "")
-if LAYER not in ("", "xor"):
-    raise SystemExit(f"SC_TEST_LAYER={LAYER!r}: only '' or 'xor'")
+if LAYER not in ("", "xor", "ws"):
+    raise SystemExit(f"SC_TEST_LAYER={LAYER!r}: only '', 'xor' or 'ws'")
 XOR_KEY = 0x5C  # link-test's xor layer (src/cmd/secirc_linktest.c)
 # What link-test's `authenticated ... transport=` says under SC_TEST_LAYER.
-TRANSPORT = "tcp+" + LAYER if LAYER else "tcp"
+TRANSPORT = {"": "tcp", "xor": "tcp+xor", "ws": "tcp+websocket"}[LAYER]
 
 
 def layer_args():
     """link-test arguments that select SC_TEST_LAYER's transport layer."""
-    return ["--layer", LAYER] if LAYER else []
+    return {"": [], "xor": ["--layer", "xor"], "ws": ["--ws"]}[LAYER]
 
 
 def wire(data):
     """Raw bytes as they travel on the wire under SC_TEST_LAYER (and back:
-    XOR is its own inverse). Unchanged for plain TCP."""
+    XOR is its own inverse). Unchanged for plain TCP, and under "ws" (a
+    raw_connect() connection frames them)."""
     if LAYER != "xor":
         return bytes(data)
     return bytes(b ^ XOR_KEY for b in data)
+
+
+# ---- WebSocket by hand (RFC 6455), for raw connections under "ws" ---------
+# RFC 6455 1.3's sample key and its accept value: a fixed key is fine for
+# a test client, the server's check of the answer is what matters.
+WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+WS_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+WS_PATH = "/relay"
+WS_BINARY, WS_TEXT, WS_CLOSE, WS_PING, WS_PONG = 0x2, 0x1, 0x8, 0x9, 0xA
+
+
+def ws_accept(key):
+    """Sec-WebSocket-Accept for a key (RFC 6455 4.2.2)."""
+    digest = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+    return base64.b64encode(digest).decode()
+
+
+def ws_request(host, port, path=WS_PATH, version=13, extra=""):
+    """The upgrade request a client sends, as bytes."""
+    return (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {WS_KEY}\r\n"
+            f"Sec-WebSocket-Version: {version}\r\n{extra}\r\n").encode()
+
+
+def ws_mask(data, key):
+    """data XOR the 4-byte key repeated (RFC 6455 5.3); its own inverse."""
+    n = len(data)
+    if n == 0:
+        return b""
+    k = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
+
+
+def ws_frame(opcode, payload, mask=True, fin=True, rsv=0):
+    """One frame: a client's frames are masked (a random key each)."""
+    head = bytes([(0x80 if fin else 0) | (rsv << 4) | opcode])
+    n = len(payload)
+    mbit = 0x80 if mask else 0
+    if n < 126:
+        head += bytes([mbit | n])
+    elif n < 65536:
+        head += bytes([mbit | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([mbit | 127]) + n.to_bytes(8, "big")
+    if not mask:
+        return head + bytes(payload)
+    key = os.urandom(4)
+    return head + key + ws_mask(bytes(payload), key)
+
+
+def ws_parse_frame(buf):
+    """(fin, opcode, payload, bytes used) of the first frame in buf, or None
+    when it is not complete yet."""
+    if len(buf) < 2:
+        return None
+    fin, opcode = buf[0] >> 7, buf[0] & 0x0F
+    masked, n, pos = buf[1] >> 7, buf[1] & 0x7F, 2
+    if n == 126:
+        if len(buf) < 4:
+            return None
+        n, pos = int.from_bytes(buf[2:4], "big"), 4
+    elif n == 127:
+        if len(buf) < 10:
+            return None
+        n, pos = int.from_bytes(buf[2:10], "big"), 10
+    key = b""
+    if masked:
+        if len(buf) < pos + 4:
+            return None
+        key, pos = buf[pos:pos + 4], pos + 4
+    if len(buf) < pos + n:
+        return None
+    payload = buf[pos:pos + n]
+    return fin, opcode, ws_mask(payload, key) if masked else payload, pos + n
+
+
+def ws_split_client(raw, want):
+    """A client's recorded bytes (upgrade head, then masked frames) cut
+    after the frames that carry its first `want` payload bytes: returns
+    (those wire bytes, that payload)."""
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        return raw, b""
+    pos, payload = end + 4, b""
+    while len(payload) < want:
+        f = ws_parse_frame(raw[pos:])
+        if f is None:
+            break
+        payload += f[2]
+        pos += f[3]
+    return raw[:pos], payload
+
+
+class WsSocket:
+    """A raw TCP connection speaking WebSocket as a client: upgrade() or
+    the first sendall() sends the upgrade, each sendall() is one masked binary frame,
+    recv() checks the 101 (raising on any other answer) and returns the
+    payload of the server's binary frames, b"" after its close frame or
+    FIN. Anything else is the socket's (settimeout, close, fileno...)."""
+
+    def __init__(self, sock, host, port):
+        self.sock, self.host, self.port = sock, host, port
+        self.upgrade_sent = self.head_read = self.ended = False
+        self.inbuf = self.payload = b""
+        self.close_code = None
+        self.accept = WS_ACCEPT
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+    def upgrade(self):
+        """Sends the upgrade request now (its answer is read by recv())."""
+        if not self.upgrade_sent:
+            self.upgrade_sent = True
+            self.sock.sendall(ws_request(self.host, self.port))
+
+    def sendall(self, data):
+        out = b""
+        if not self.upgrade_sent:
+            out, self.upgrade_sent = ws_request(self.host, self.port), True
+        self.sock.sendall(out + ws_frame(WS_BINARY, bytes(data)))
+
+    def send(self, data):
+        self.sendall(data)
+        return len(data)
+
+    def send_wire(self, data):
+        """Bytes as they are (a recorded upgrade and its frames)."""
+        if not self.upgrade_sent:
+            m = re.search(rb"\r\nSec-WebSocket-Key: ([A-Za-z0-9+/=]+)\r\n", data)
+            self.accept = ws_accept(m.group(1).decode()) if m else "-"
+        self.upgrade_sent = True
+        self.sock.sendall(data)
+
+    def _fill(self):
+        d = self.sock.recv(65536)  # socket.timeout, resets: the caller's
+        if not d:
+            self.ended = True
+        self.inbuf += d
+
+    def recv(self, n):
+        if not self.upgrade_sent:  # a bare TCP connection so far
+            return self.sock.recv(n)
+        while not self.head_read and not self.ended:
+            end = self.inbuf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.inbuf) > 8192:
+                    raise AssertionError("WebSocket answer head over 8 KiB")
+                self._fill()
+                continue
+            head = self.inbuf[:end].decode("latin-1")
+            self.inbuf, self.head_read = self.inbuf[end + 4:], True
+            if not head.startswith("HTTP/1.1 101 ") or f"Sec-WebSocket-Accept: {self.accept}" not in head:
+                raise AssertionError(f"WebSocket upgrade refused: {head.splitlines()[:1]}")
+        while not self.payload and self.close_code is None and not self.ended:
+            f = ws_parse_frame(self.inbuf)
+            if f is None:
+                self._fill()
+                continue
+            _, opcode, data, used = f
+            self.inbuf = self.inbuf[used:]
+            if opcode in (WS_BINARY, 0x0):
+                self.payload += data
+            elif opcode == WS_CLOSE:
+                self.close_code = int.from_bytes(data[:2], "big") if len(data) >= 2 else 1005
+            elif opcode == WS_PING:
+                self.sock.sendall(ws_frame(WS_PONG, data))
+        out, self.payload = self.payload[:n], self.payload[n:]
+        return out
+
+
+def raw_connect(port, host="127.0.0.1", source=None, timeout=None, upgrade=False):
+    """A raw connection to host:port (from `source` when given): a socket,
+    or under SC_TEST_LAYER=ws a WsSocket (see above). Its first sendall()
+    sends the upgrade and the first frame in one write (one write, as a
+    plain connection's first send); with `upgrade` it sends the upgrade
+    at once, so that a connection that then says nothing stands silent
+    before the link (not before the websocket layer)."""
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if source:
+            s.bind((source, 0))
+        s.settimeout(timeout if timeout is not None else 10 * SLOW)
+        s.connect((host, port))
+    except OSError:
+        s.close()
+        raise
+    if LAYER != "ws":
+        return s
+    ws = WsSocket(s, host, port)
+    if upgrade:
+        ws.upgrade()
+    return ws
 
 
 def binary(name):
@@ -211,7 +417,8 @@ class Proc:
             rc = self.p.wait(timeout=timeout * SLOW)
         except subprocess.TimeoutExpired:
             raise AssertionError(f"{self.name} did not exit within {timeout * SLOW:.0f}s")
-        # Its last lines may still be in the pipes: the readers end at EOF.
+        # Its last lines may still be in the pipe: let the readers take them
+        # (they end at EOF), so a find() after this sees everything.
         self._t.join(5)
         self._te.join(5)
         return rc
@@ -276,8 +483,9 @@ class LinkTest(Proc):
 
     @classmethod
     def listen(cls, key, *extra, name="listener"):
+        layer = [] if "--layer" in extra else layer_args()
         p = cls([binary("secirc"), "link-test", "listen", "--key", key, "--port", "0",
-                 *layer_args(), *extra], name=name)
+                 *layer, *extra], name=name)
         m = p.wait_line(r"^listening address=\S+ port=(\d+) relay_id=([0-9a-f]{64})")
         p.port = int(m.group(1))
         p.relay_id = m.group(2)
@@ -285,5 +493,6 @@ class LinkTest(Proc):
 
     @classmethod
     def connect(cls, key, port, *extra, name="connector"):
+        layer = [] if "--layer" in extra else layer_args()
         return cls([binary("secirc"), "link-test", "connect", "--key", key, "--host", "127.0.0.1",
-                    "--port", str(port), *layer_args(), *extra], name=name)
+                    "--port", str(port), *layer, *extra], name=name)

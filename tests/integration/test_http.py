@@ -29,7 +29,7 @@ from sclib import Checker, LinkTest, Proc, TempDir, binary, free_port, keygen, r
 # The seed's status object (src/relay/daemon.h).
 STATUS_KEYS = {"relay_id", "uptime_s", "total_connections", "active_connections",
                "failed_connections", "connected_peers", "min_connections", "max_connections",
-               "listen", "stats"}
+               "listen", "tor", "stats"}
 STATS_KEYS = {"total_messages_sent", "total_messages_received", "total_bytes_sent",
               "total_bytes_received", "messages_undelivered", "messages_forwarded",
               "messages_deduplicated", "evictions", "duplicates_closed", "rekeys", "key_rotations"}

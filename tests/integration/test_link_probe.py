@@ -18,7 +18,7 @@ procs = []
 
 def raw_probe(port, payload):
     """Sends payload, returns (bytes received, seconds until closed)."""
-    s = socket.create_connection(("127.0.0.1", port))
+    s = sclib.raw_connect(port)
     t0 = time.monotonic()
     s.sendall(payload)
     s.settimeout(15 * sclib.SLOW)
@@ -73,7 +73,7 @@ try:
 
     # the right mac1 from a raw client proves the check is what decides
     e = os.urandom(32)
-    s = socket.create_connection(("127.0.0.1", lst.port))
+    s = sclib.raw_connect(lst.port)
     s.sendall(wire(e + mac1(id_a, e)))
     s.settimeout(5 * sclib.SLOW)
     msg2 = b""

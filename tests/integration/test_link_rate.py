@@ -122,7 +122,9 @@ try:
     TIMEOUT_S = 2.0
     lst = LinkTest.listen(key_a, "--probe-resistance", "--timeout", str(int(TIMEOUT_S * 1000)),
                           "--max-handshakes-per-address", "1"); procs.append(lst)
-    holder = connect_from("127.0.0.9", lst.port)  # takes 127.0.0.9's one handshake slot
+    # takes 127.0.0.9's one handshake slot (under ws: upgraded, so that it
+    # is silent before the link, as a plain holder is)
+    holder = connect_from("127.0.0.9", lst.port, upgrade=True)
     sclib.wait_for(lambda: stats(lst).get("handshaking") == 1, 5, "the holder's handshake")
     cases = {
         "over the per-address cap (a message 1 naming the relay)": ("127.0.0.9", message1(id_a)),

@@ -38,7 +38,9 @@ try:
     procs.append(lst)
 
     # --- a real client links through the recording proxy ----------------------
-    proxy = Proxy(lst.port, record=MSG1_BYTES)
+    # Under ws the client's first bytes are its upgrade, then framed
+    # message 1: record enough of them, and cut after message 1's frames.
+    proxy = Proxy(lst.port, record=4096 if sclib.LAYER == "ws" else MSG1_BYTES)
     real = LinkTest.connect(key_b, proxy.port, "--expect", id_a, name="through-proxy")
     procs.append(real)
     real.wait_line("^authenticated peer=" + id_a)
@@ -48,7 +50,10 @@ try:
     real.wait_line("text=back via proxy$")
     c.check("a client with --expect links through the proxy and talks both ways", True)
     raw = proxy.recorded[0] if proxy.recorded else b""  # the bytes on the wire
-    rec = sclib.wire(raw)  # as the link wrote them (the same on plain TCP)
+    if sclib.LAYER == "ws":
+        raw, rec = sclib.ws_split_client(raw, MSG1_BYTES)  # rec: the frames' payload
+    else:
+        rec = sclib.wire(raw)  # as the link wrote them (the same on plain TCP)
     epoch = int(time.time()) // MAC1_EPOCH_S
     named = any(rec[32:] == mac1(id_a, rec[:32], e) for e in (epoch - 1, epoch, epoch + 1))
     c.check(f"the proxy recorded the client's message 1 ({len(rec)} bytes, mac1 names the relay)",
@@ -56,7 +61,7 @@ try:
     before = stats(lst)
 
     # --- the replay: silence, FIN at the deadline, counted -------------------
-    data, end, dt = probe(lst.port, raw, source="127.0.0.5")
+    data, end, dt = probe(lst.port, raw, source="127.0.0.5", as_is=True)
     silent_end("replayed message 1", data, end, dt)
     s = stats(lst)
     c.check(f"the listener counts it as probe_replayed={s.get('probe_replayed')} "

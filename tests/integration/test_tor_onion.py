@@ -1,17 +1,19 @@
 """secircd's own onion service through a real local tor's control port
 (network off: DisableNetwork 1, so nothing leaves the machine): with cookie
 authentication the service is published and `secirc status` shows its v3
-address; the onion key is written 0600 and the same address comes back
+address (HTTP /status only its state); the onion key is written 0600 and the same address comes back
 after a secircd restart and after a tor restart; a stopped tor is a state
 (`unavailable`), not a failure, and the relay keeps answering; a wrong
 password and a hostile control port (an endless line, garbage replies) are
 logged and retried while the relay keeps working."""
+import json
 import os
 import re
 import shutil
 import socket
 import stat
 import threading
+import urllib.request
 
 from relays import Relay
 from sclib import Checker, Proc, TempDir, free_port, run, wait_for
@@ -54,7 +56,7 @@ def tor_state(r):
 
 
 def onion_relay(name, control_port, password=None):
-    r = Relay(tmp, name, extra_manager={"enable_tor": True})
+    r = Relay(tmp, name, extra_manager={"enable_tor": True}, http=True)
     r.extra_yaml = f"tor:\n  control_port: {control_port}\n"
     if password:
         r.extra_yaml += f"  control_password: \"{password}\"\n"
@@ -68,6 +70,10 @@ try:
     state, addr = wait_for(lambda: tor_state(r)[0] == "published" and tor_state(r), 60,
                            "the onion service published")
     c.check(f"published with cookie authentication: {addr}", bool(addr and ONION.match(addr)), addr)
+    with urllib.request.urlopen(f"http://127.0.0.1:{r.http_port}/status", timeout=10) as resp:
+        body = resp.read().decode()
+    c.check("HTTP /status says published but never shows the address (it would tie it to this host)",
+            json.loads(body)["tor"] == {"state": "published"} and addr.split(".")[0] not in body, body)
     key = os.path.join(r.dir, "onion.key")
     mode = stat.S_IMODE(os.stat(key).st_mode) if os.path.exists(key) else None
     c.check(f"onion key written with mode 0600 ({oct(mode) if mode is not None else 'missing'})",
@@ -89,7 +95,7 @@ try:
     wait_for(lambda: tor_state(r)[0] != "published", 30, "tor's loss noticed")
     st = r.status()
     c.check(f"with tor stopped the relay answers and says so ({st['tor']})",
-            st["tor"]["state"] in ("unavailable", "connecting") and st["tor"].get("onion_address") is None)
+            st["tor"]["state"] in ("unavailable", "connecting") and "onion_address" not in st["tor"])
     tor.start()
     _, back = wait_for(lambda: tor_state(r)[0] == "published" and tor_state(r), 90,
                        "published again after tor came back")

@@ -9,7 +9,10 @@
  * modes: ok garbage flip truncate oversize big-message unknown-type
  *        bad-version replay early-data bad-mac1
  * With SC_TEST_LAYER=xor it speaks through link-test's xor layer: every
- * byte it sends and receives is XORed with 0x5c. */
+ * byte it sends and receives is XORed with 0x5c. With SC_TEST_LAYER=ws it
+ * first upgrades to WebSocket (path /relay) and then sends every write in
+ * one masked binary frame and reads the payload of the server's frames
+ * (the library's ws_http and ws_frame on wslay, over the blocking socket). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,16 +24,24 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+
 #include "crypto/noise.h"
 #include "link/frame.h"
 #include "link/handshake.h"
 #include "secirc/identity.h"
+#include "transport/ws_frame.h"
+#include "transport/ws_http.h"
 #include "util/hex.h"
 #include "util/time.h"
 
 static int fd = -1;
 static struct sc_noise_cipher tx, rx;
 static uint8_t wire_key; /* SC_TEST_LAYER=xor: 0x5c, else 0 */
+/* SC_TEST_LAYER=ws: the frame state; wire bytes in, payload out, our frames */
+static struct sc_ws_conn *ws;
+static struct evbuffer *ws_in, *ws_payload, *ws_out, *ws_got;
+static bool ws_closed;
 
 static void wire_xor(uint8_t *p, size_t len)
 {
@@ -44,14 +55,8 @@ static void die(const char *what)
     exit(2);
 }
 
-static void send_all(const void *buf, size_t len)
+static void send_raw(const uint8_t *p, size_t len)
 {
-    static uint8_t wire[SC_FRAME_WIRE_MAX_BYTES + 1024];
-    if (len > sizeof wire)
-        die("send too big");
-    memcpy(wire, buf, len);
-    wire_xor(wire, len);
-    const uint8_t *p = wire;
     while (len) {
         ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
         if (n <= 0) {
@@ -63,10 +68,68 @@ static void send_all(const void *buf, size_t len)
     }
 }
 
+/* Sends what ws_out holds (our frames). With `quiet`, a failure is not
+ * reported: the answers the protocol gives (pong, close) may meet a socket
+ * this tool already shut down for writing. */
+static void ws_flush_as(bool quiet)
+{
+    size_t n = evbuffer_get_length(ws_out);
+    const uint8_t *p = n ? evbuffer_pullup(ws_out, (ev_ssize_t)n) : NULL;
+    if (!quiet && n)
+        send_raw(p, n);
+    else if (n)
+        (void)!send(fd, p, n, MSG_NOSIGNAL);
+    evbuffer_drain(ws_out, n);
+}
+
+static void ws_flush(void) { ws_flush_as(false); }
+
+static void send_all(const void *buf, size_t len)
+{
+    static uint8_t wire[SC_FRAME_WIRE_MAX_BYTES + 1024];
+    if (len > sizeof wire)
+        die("send too big");
+    if (ws) {
+        evbuffer_add(ws_payload, buf, len);
+        if (sc_ws_conn_write(ws, ws_payload, len, ws_out) != 0)
+            die("ws frame");
+        ws_flush();
+        return;
+    }
+    memcpy(wire, buf, len);
+    wire_xor(wire, len);
+    send_raw(wire, len);
+}
+
+/* 0 ok, 1 eof, 2 timeout/error: from the payload of the server's frames. */
+static int ws_recv_all(uint8_t *p, size_t len)
+{
+    struct evbuffer *got = ws_got;
+    while (evbuffer_get_length(got) < len) {
+        if (ws_closed)
+            return 1;
+        uint8_t chunk[16384];
+        ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+        if (n == 0)
+            return 1;
+        if (n < 0)
+            return 2;
+        evbuffer_add(ws_in, chunk, (size_t)n);
+        int r = sc_ws_conn_read(ws, ws_in, got, -1, ws_out);
+        ws_flush_as(true);
+        if (r != SC_WS_READ_OPEN)
+            ws_closed = true;
+    }
+    evbuffer_remove(got, p, len);
+    return 0;
+}
+
 /* 0 ok, 1 eof, 2 timeout/error */
 static int recv_all(void *buf, size_t len)
 {
     uint8_t *p = buf;
+    if (ws)
+        return ws_recv_all(p, len);
     while (len) {
         ssize_t n = recv(fd, p, len, 0);
         if (n == 0)
@@ -145,6 +208,42 @@ static int read_verdicts(void)
     }
 }
 
+/* The upgrade by hand on the blocking socket; bytes after the 101 stay in
+ * ws_in as the first frames. */
+static void ws_upgrade(const char *host, uint16_t port)
+{
+    uint8_t nonce[SC_WS_KEY_RANDOM_BYTES];
+    char key[SC_WS_KEY_SIZE], accept[SC_WS_ACCEPT_SIZE], req[1024];
+    randombytes_buf(nonce, sizeof nonce);
+    sc_ws_client_key(nonce, key);
+    struct sc_ws_client_params p = {.host = host, .port = port, .subprotocol = true};
+    size_t n;
+    if (sc_ws_accept_key(key, accept) != 0 || sc_ws_client_request(&p, key, req, sizeof req, &n) != 0)
+        die("ws request");
+    send_raw((const uint8_t *)req, n);
+    static uint8_t head[SC_HTTP_HEAD_MAX_BYTES];
+    size_t have = 0;
+    for (;;) {
+        ssize_t r = recv(fd, head + have, sizeof head - have, 0);
+        if (r <= 0) {
+            printf(r == 0 ? "eof\n" : "timeout\n");
+            exit(0);
+        }
+        have += (size_t)r;
+        struct sc_http_reply rep = {0};
+        int k = sc_ws_client_parse(head, have, accept, true, &rep);
+        if (k == 0 && have < sizeof head)
+            continue;
+        if (k != 1)
+            die("ws upgrade refused");
+        evbuffer_add(ws_in, head + rep.head_len, have - rep.head_len);
+        if (sc_ws_conn_read(ws, ws_in, ws_got, -1, ws_out) != SC_WS_READ_OPEN)
+            ws_closed = true;
+        ws_flush();
+        return;
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) {
@@ -153,10 +252,11 @@ int main(int argc, char **argv)
     }
     const char *mode = argv[4];
     const char *layer = getenv("SC_TEST_LAYER");
+    bool use_ws = layer && strcmp(layer, "ws") == 0;
     if (layer && strcmp(layer, "xor") == 0)
         wire_key = 0x5c;
-    else if (layer && layer[0])
-        die("SC_TEST_LAYER: only xor");
+    else if (layer && layer[0] && !use_ws)
+        die("SC_TEST_LAYER: only xor or ws");
     struct sc_identity *id;
     char why[256];
     if (sc_identity_load(argv[3], &id, why, sizeof why) != 0)
@@ -183,6 +283,15 @@ int main(int argc, char **argv)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct timeval tv = {30, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (use_ws) {
+        ws_in = evbuffer_new();
+        ws_payload = evbuffer_new();
+        ws_out = evbuffer_new();
+        ws_got = evbuffer_new();
+        if (!ws_in || !ws_payload || !ws_out || !ws_got || sc_ws_conn_new(SC_ROLE_CLIENT, 0, &ws) != 0)
+            die("ws");
+        ws_upgrade(argv[1], (uint16_t)atoi(argv[2]));
+    }
 
     uint8_t m1[SC_HS_MSG1_BYTES], m2[SC_HS_MSG2_BYTES], m3[SC_HS_MSG3_BYTES];
     if (sc_hs_write_msg1(&hs, m1) != 0)

@@ -27,6 +27,7 @@
 #include "secirc/link.h"
 #include "secirc/log.h"
 #include "transport/transport.h"
+#include "transport/websocket.h"
 #include "util/time.h"
 
 #define STRANGERS_MAX 254
@@ -236,12 +237,19 @@ static int start(struct strangers *a, const char *source)
                                     .port = a->port,
                                     .source_address = s->source,
                                     .timeout_ms = SC_CONNECTION_TIMEOUT_MS_DEFAULT};
-        /* The test-only xor layer, as the tests' SC_TEST_LAYER asks. */
+        /* The test-only xor layer or WebSocket, as the tests' SC_TEST_LAYER
+         * asks (the params are read during the dial: static). */
         static const struct sc_xor_params xor_params = {.key = 0x5c};
+        static struct sc_ws_params ws_params = {.subprotocol = true};
         const char *layer = getenv("SC_TEST_LAYER");
         if (layer && strcmp(layer, "xor") == 0) {
             spec.nlayers = 1;
             spec.layers[0] = (struct sc_layer_spec){.ops = &sc_layer_xor, .params = &xor_params};
+        } else if (layer && strcmp(layer, "ws") == 0) {
+            ws_params.host = a->host;
+            ws_params.port = a->port;
+            spec.nlayers = 1;
+            spec.layers[0] = (struct sc_layer_spec){.ops = &sc_layer_websocket, .params = &ws_params};
         }
         if (sc_dial_start(a->base, &spec, on_dialed, s, &s->dial) != 0) {
             s->dial = NULL;
