@@ -66,7 +66,8 @@ const char *sc_path_state_name(enum sc_path_state s);
 struct sc_listen_spec {
     const char *address;    /* IPv4/IPv6 literal; "::" is dual stack */
     uint16_t port;          /* 0: any free port (see sc_manager_get_status) */
-    enum sc_path_type type; /* tcp (websocket when that transport exists) */
+    enum sc_path_type type; /* tcp or websocket */
+    const char *ws_path;    /* websocket: the resource path (NULL: "/relay"; copied) */
     /* The target of our onion service: every connection comes from the
      * local tor (127.0.0.1), so admission is not keyed by source address
      * (no per-address caps or rates): the total caps, eviction of the
@@ -111,6 +112,9 @@ struct sc_manager_config {
     const struct sc_listen_spec *listeners;
     size_t n_listeners;
     bool log_peer_addresses;        /* label links and logs with addresses */
+    /* WebSocket listeners accept only these Origin values (none: any; copied). */
+    const char *const *websocket_origins;
+    size_t n_websocket_origins;
     /* Link and listener settings (rekey, sizes, queues, listener caps):
      * filled by sc_manager_config_defaults(); the manager sets identity,
      * keys, timeouts and callbacks itself. */
@@ -131,6 +135,10 @@ struct sc_relay_spec {
     const char *host;                  /* copied */
     uint16_t port;
     uint8_t priority;                  /* 2, 4, 6, 8 or 10 */
+    /* websocket paths: the resource path (NULL: "/relay") and an HTTP
+     * CONNECT proxy, http://[user:password@]host:port (NULL: none); copied */
+    const char *ws_path;
+    const char *http_proxy;
 };
 
 /* What the manager knows of one path (the seed's "available connections"). */
@@ -224,7 +232,9 @@ struct sc_manager_callbacks {
 };
 
 /* `identity` is borrowed and must outlive the manager. Nothing runs until
- * sc_manager_start. */
+ * sc_manager_start. SC_EINVAL for a configuration out of range, or a
+ * listener whose transport is not enabled (an `onion` listener needs
+ * enable_tor; websocket ones enable_websocket). */
 int sc_manager_new(struct event_base *base, const struct sc_manager_config *cfg,
                    const struct sc_identity *identity, const struct sc_manager_callbacks *cb,
                    void *arg, struct sc_manager **out) SC_MUST_CHECK;

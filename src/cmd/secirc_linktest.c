@@ -63,8 +63,7 @@ struct app {
     struct sc_ws_params ws;
     const char *ws_origins[MAX_WS_ORIGINS];
     struct sc_http_connect_params proxy;
-    char proxy_url[512]; /* split in place: user, password, host */
-    uint16_t proxy_port;
+    struct sc_http_proxy proxy_at; /* where the dial goes */
     struct event *stdin_ev, *sigint_ev, *sigterm_ev, *rotate_ev, *quit_ev;
     struct evbuffer *stdin_buf;
     enum sc_reason reject;
@@ -691,48 +690,17 @@ static int set_layer(struct app *a, const char *name)
     return 0;
 }
 
-/* http://[USER:PASSWORD@]HOST:PORT (HOST may be an [IPv6] literal) into
- * a->proxy, pointing into a copy of the URL. */
+/* http://[USER:PASSWORD@]HOST:PORT: the proxy the dial goes to. */
 static int set_proxy(struct app *a, const char *url)
 {
-    static const char scheme[] = "http://";
-    if (strncmp(url, scheme, sizeof scheme - 1) != 0 ||
-        strlen(url) >= sizeof a->proxy_url + sizeof scheme - 1)
-        goto bad;
-    snprintf(a->proxy_url, sizeof a->proxy_url, "%s", url + sizeof scheme - 1);
-    char *host = a->proxy_url;
-    size_t len = strlen(host);
-    if (len && host[len - 1] == '/')
-        host[--len] = '\0';
-    char *at = strrchr(host, '@');
-    a->proxy.user = a->proxy.password = NULL;
-    if (at) {
-        *at = '\0';
-        char *colon = strchr(host, ':');
-        if (colon)
-            *colon = '\0';
-        a->proxy.user = host;
-        a->proxy.password = colon ? colon + 1 : NULL;
-        host = at + 1;
+    if (sc_http_proxy_parse(url, &a->proxy_at) != 0) {
+        fprintf(stderr, "secirc link-test: --http-proxy needs http://[USER:PASSWORD@]HOST:PORT\n");
+        return 2;
     }
-    char *port = strrchr(host, ':');
-    if (!port || (host[0] == '[' && port[-1] != ']'))
-        goto bad;
-    *port++ = '\0';
-    if (host[0] == '[') {
-        port[-2] = '\0';
-        host++;
-    }
-    uint64_t v;
-    if (!host[0] || !parse_u64(port, &v) || v == 0 || v > 65535)
-        goto bad;
-    a->proxy.host = host; /* the proxy's until start_connecting() swaps in the relay's */
-    a->proxy_port = (uint16_t)v;
+    a->proxy.user = a->proxy_at.has_user ? a->proxy_at.user : NULL;
+    a->proxy.password = a->proxy_at.has_user ? a->proxy_at.password : NULL;
     a->use_proxy = true;
     return 0;
-bad:
-    fprintf(stderr, "secirc link-test: --http-proxy needs http://[USER:PASSWORD@]HOST:PORT\n");
-    return 2;
 }
 
 /* One option; 0, or the exit status for a bad one. */
@@ -945,8 +913,8 @@ static int start_connecting(struct app *a)
         spec.host = a->socks5.proxy_host;
         spec.port = a->socks5.proxy_port;
     } else if (a->use_proxy) { /* tcp goes to the proxy; http_connect names the relay */
-        spec.host = a->proxy.host;
-        spec.port = a->proxy_port;
+        spec.host = a->proxy_at.host;
+        spec.port = a->proxy_at.port;
         a->proxy.host = a->host;
         a->proxy.port = a->port;
     }

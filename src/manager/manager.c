@@ -132,8 +132,27 @@ static void adopt_tor_host(struct sc_manager *m, const char *host)
     m->cfg.tor_socks_host = m->tor_socks_host;
 }
 
+/* A listener of a transport that is enabled (the onion service's target is
+ * tcp, also on a relay that takes no tcp from outside). */
+static bool listen_spec_ok(const struct sc_manager_config *c, const struct sc_listen_spec *l)
+{
+    if (!l->address)
+        return false;
+    switch (l->type) {
+    case SC_PATH_TCP:
+        return c->enable_tcp || (l->onion && c->enable_tor);
+    case SC_PATH_WEBSOCKET:
+        return c->enable_websocket && !l->onion && (!l->ws_path || l->ws_path[0] == '/');
+    default:
+        return false;
+    }
+}
+
 static int check_config(const struct sc_manager_config *c)
 {
+    for (size_t i = 0; i < c->n_listeners && i < SC_MANAGER_LISTENERS_MAX; i++)
+        if (!listen_spec_ok(c, &c->listeners[i]))
+            return SC_EINVAL;
     if (!c->max_connections || c->min_connections > c->max_connections ||
         !c->connection_timeout_ms || !c->reconnect_interval_ms || !c->max_retry_attempts ||
         !c->retry_delay_ms || c->backoff_max_ms < c->retry_delay_ms || !c->max_dials_in_flight ||
@@ -247,6 +266,7 @@ void sc_mgr_path_free(struct mpath *p)
     if (p->timer)
         event_free(p->timer);
     struct mpeer *peer = p->peer;
+    sodium_memzero(&p->proxy, sizeof p->proxy); /* may hold a proxy password */
     free(p);
     if (peer) {
         sc_mgr_peer_configured(m, peer);
@@ -278,8 +298,12 @@ static bool same_endpoint(const struct mpath *p, const struct sc_relay_spec *s)
 
 int sc_manager_add_relay(struct sc_manager *m, const struct sc_relay_spec *spec, uint32_t *path_id)
 {
-    if (!spec->host || !spec->host[0] || strlen(spec->host) >= sizeof ((struct mpath *)0)->host ||
-        !spec->port || !sc_priority_is_valid(spec->priority) || spec->type > SC_PATH_WEBSOCKET)
+    if (!spec->host || !spec->host[0] || strlen(spec->host) >= SC_MANAGER_HOST_MAX ||
+        !spec->port || !sc_priority_is_valid(spec->priority) || spec->type > SC_PATH_WEBSOCKET ||
+        (spec->ws_path && (spec->ws_path[0] != '/' || strlen(spec->ws_path) >= SC_MANAGER_HOST_MAX)))
+        return SC_EINVAL;
+    struct sc_http_proxy proxy;
+    if (spec->http_proxy && sc_http_proxy_parse(spec->http_proxy, &proxy) != 0)
         return SC_EINVAL;
     if (spec->has_id && memcmp(spec->id, sc_identity_relay_id(m->identity), SC_RELAY_ID_BYTES) == 0)
         return SC_EINVAL; /* ourselves */
@@ -294,6 +318,14 @@ int sc_manager_add_relay(struct sc_manager *m, const struct sc_relay_spec *spec,
     p->spec = *spec;
     snprintf(p->host, sizeof p->host, "%s", spec->host);
     p->spec.host = p->host;
+    snprintf(p->ws_path, sizeof p->ws_path, "%s", spec->ws_path ? spec->ws_path : "/relay");
+    p->spec.ws_path = p->ws_path;
+    p->spec.http_proxy = NULL; /* parsed: p->proxy */
+    if (spec->http_proxy) {
+        p->proxy = proxy;
+        p->has_proxy = true;
+    }
+    sodium_memzero(&proxy, sizeof proxy);
     p->backoff = (struct sc_backoff){.base_ms = m->cfg.retry_delay_ms, .cap_ms = m->cfg.backoff_max_ms};
     p->timer = evtimer_new(m->base, on_path_timer, p);
     if (spec->has_id)
@@ -429,8 +461,17 @@ int sc_manager_new(struct event_base *base, const struct sc_manager_config *cfg,
         if (!(m->listen_addr[i] = strdup(cfg->listeners[i].address)))
             err = SC_ENOMEM;
         m->listen[i].address = m->listen_addr[i];
+        if (cfg->listeners[i].ws_path && !(m->listen_path[i] = strdup(cfg->listeners[i].ws_path)))
+            err = SC_ENOMEM;
+        m->listen[i].ws_path = m->listen_path[i];
     }
     m->cfg.listeners = m->listen;
+    if (cfg->n_websocket_origins && !(m->origins = calloc(cfg->n_websocket_origins, sizeof *m->origins)))
+        err = SC_ENOMEM;
+    for (size_t i = 0; m->origins && i < cfg->n_websocket_origins; i++)
+        if (!(m->origins[i] = strdup(cfg->websocket_origins[i])))
+            err = SC_ENOMEM;
+    m->cfg.websocket_origins = (const char *const *)m->origins;
     adopt_tor_host(m, cfg->tor_socks_host);
     m->tor_backoff = (struct sc_backoff){.base_ms = cfg->retry_delay_ms, .cap_ms = cfg->backoff_max_ms};
     m->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
@@ -457,12 +498,6 @@ int sc_manager_new(struct event_base *base, const struct sc_manager_config *cfg,
 
 static int open_listener(struct sc_manager *m, const struct sc_listen_spec *spec)
 {
-    if (spec->type != SC_PATH_TCP || !m->cfg.enable_tcp) {
-        sc_log(SC_LOG_WARN, "manager.listen_skipped", "address=%s port=%u type=%s reason=%s",
-               spec->address, spec->port, sc_path_type_name(spec->type),
-               sc_reason_name(SC_REASON_TRANSPORT_UNAVAILABLE));
-        return 0;
-    }
     struct sc_listener_config lc;
     sc_listener_config_defaults(&lc);
     lc.address = spec->address;
@@ -489,6 +524,16 @@ static int open_listener(struct sc_manager *m, const struct sc_listen_spec *spec
     lc.on_link = sc_mgr_on_inbound;
     lc.arg = m;
     int err = sc_listener_new(m->base, &lc, &m->listeners[m->nlisteners]);
+    if (!err && spec->type == SC_PATH_WEBSOCKET) {
+        struct sc_ws_params *ws = &m->listen_ws[m->nlisteners];
+        *ws = (struct sc_ws_params){.path = spec->ws_path,
+                                    .origins = m->cfg.websocket_origins,
+                                    .norigins = m->cfg.n_websocket_origins};
+        struct sc_layer_spec layer = {&sc_layer_websocket, ws};
+        err = sc_listener_set_layers(m->listeners[m->nlisteners], &layer, 1);
+        if (err)
+            sc_listener_free(m->listeners[m->nlisteners]);
+    }
     if (err) {
         sc_log(SC_LOG_ERROR, "manager.listen_failed", "address=%s port=%u error=\"%s\"",
                spec->address, spec->port, sc_strerror(err));
@@ -586,8 +631,13 @@ void sc_manager_free(struct sc_manager *m)
         evdns_base_free(m->dns, 0);
     sc_link_finish_lingering(m->base);
     sc_link_key_free(m->link_key);
-    for (size_t i = 0; i < SC_MANAGER_LISTENERS_MAX; i++)
+    for (size_t i = 0; i < SC_MANAGER_LISTENERS_MAX; i++) {
         free(m->listen_addr[i]);
+        free(m->listen_path[i]);
+    }
+    for (size_t i = 0; m->origins && i < m->cfg.n_websocket_origins; i++)
+        free(m->origins[i]);
+    free(m->origins);
     free(m);
 }
 
@@ -596,11 +646,13 @@ int sc_manager_set_config(struct sc_manager *m, const struct sc_manager_config *
     int err = check_config(cfg);
     if (err)
         return err;
-    size_t nlisten = m->cfg.n_listeners;
+    size_t nlisten = m->cfg.n_listeners, norigins = m->cfg.n_websocket_origins;
     bool tcp = m->cfg.enable_tcp;
     m->cfg = *cfg;
     m->cfg.listeners = m->listen; /* listeners stay as they are */
     m->cfg.n_listeners = nlisten;
+    m->cfg.websocket_origins = (const char *const *)m->origins;
+    m->cfg.n_websocket_origins = norigins;
     m->cfg.enable_tcp = tcp || cfg->enable_tcp;
     adopt_tor_host(m, cfg->tor_socks_host);
     m->tor_backoff = (struct sc_backoff){.base_ms = cfg->retry_delay_ms, .cap_ms = cfg->backoff_max_ms,

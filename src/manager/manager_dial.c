@@ -49,9 +49,9 @@ bool sc_mgr_transport_available(const struct sc_manager *m, enum sc_path_type t)
         return m->cfg.enable_tcp;
     case SC_PATH_TOR:
         return m->cfg.enable_tor;
+    case SC_PATH_WEBSOCKET:
+        return m->cfg.enable_websocket;
     default:
-        /* WebSocket paths need a layer this build does not have yet: such
-         * paths stay FAILED, never dialed. */
         return false;
     }
 }
@@ -240,6 +240,20 @@ void sc_mgr_dial(struct mpath *p)
         spec.port = m->cfg.tor_socks_port;
         spec.timeout_ms = m->cfg.tor_dial_timeout_ms;
         spec.layers[spec.nlayers++] = (struct sc_layer_spec){&sc_layer_socks5, &p->socks};
+    }
+    if (p->spec.type == SC_PATH_WEBSOCKET) {
+        if (p->has_proxy) { /* tcp to the proxy, which tunnels to the relay */
+            spec.host = p->proxy.host;
+            spec.port = p->proxy.port;
+            p->tunnel = (struct sc_http_connect_params){
+                .host = p->host, .port = p->spec.port,
+                .user = p->proxy.has_user ? p->proxy.user : NULL,
+                .password = p->proxy.has_user ? p->proxy.password : NULL};
+            spec.layers[spec.nlayers++] = (struct sc_layer_spec){&sc_layer_http_connect, &p->tunnel};
+        }
+        p->ws = (struct sc_ws_params){.path = p->ws_path, .host = p->host, .port = p->spec.port,
+                                      .subprotocol = true};
+        spec.layers[spec.nlayers++] = (struct sc_layer_spec){&sc_layer_websocket, &p->ws};
     }
     if (!err)
         err = sc_dial_start(m->base, &spec, on_dialed, p, &p->dial);

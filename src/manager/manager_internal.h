@@ -12,7 +12,9 @@
 #include "link/link_stream.h"
 #include "secirc/listener.h"
 #include "secirc/manager.h"
+#include "transport/http_connect.h"
 #include "transport/socks5.h"
+#include "transport/websocket.h"
 #include "transport/socks5_proto.h"
 #include "util/ratelimit.h"
 
@@ -73,6 +75,12 @@ struct mpath {
      * when the proxy connects): the target and per-peer isolation. */
     struct sc_socks5_params socks;
     struct sc_socks5_isolation isolation;
+    /* A websocket path's upgrade and its proxy (spec.ws_path points into ws_path). */
+    char ws_path[SC_MANAGER_HOST_MAX];
+    struct sc_ws_params ws;
+    bool has_proxy;
+    struct sc_http_proxy proxy;
+    struct sc_http_connect_params tunnel;
     uint64_t auth_ms;         /* when its current link authenticated */
     /* Counters of the links that ended on this path. */
     uint64_t messages_sent, messages_received, bytes_sent, bytes_received;
@@ -100,6 +108,9 @@ struct sc_manager {
     struct sc_manager_config cfg;
     struct sc_listen_spec listen[SC_MANAGER_LISTENERS_MAX];
     char *listen_addr[SC_MANAGER_LISTENERS_MAX];
+    char *listen_path[SC_MANAGER_LISTENERS_MAX];
+    struct sc_ws_params listen_ws[SC_MANAGER_LISTENERS_MAX]; /* websocket listeners' layer */
+    char **origins; /* cfg.websocket_origins points here */
     const struct sc_identity *identity;
     struct sc_link_key *link_key;
     struct sc_manager_callbacks cb;

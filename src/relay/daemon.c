@@ -99,12 +99,15 @@ void sc_daemon_manager_config(const struct sc_relay_config *cfg, struct sc_manag
     mc->handshake_rate_per_address = c->handshake_rate_per_address;
     mc->handshake_burst_per_address = c->handshake_burst_per_address;
     mc->log_peer_addresses = cfg->privacy.log_peer_addresses;
+    mc->websocket_origins = (const char *const *)cfg->websocket.allowed_origins;
+    mc->n_websocket_origins = cfg->websocket.n_allowed_origins;
     size_t n = cfg->n_listeners < SC_DAEMON_LISTENERS_MAX - 1 ? cfg->n_listeners
                                                               : SC_DAEMON_LISTENERS_MAX - 1;
     for (size_t i = 0; i < n; i++)
         listen[i] = (struct sc_listen_spec){.address = cfg->listeners[i].address,
                                             .port = cfg->listeners[i].port,
-                                            .type = path_type(cfg->listeners[i].type)};
+                                            .type = path_type(cfg->listeners[i].type),
+                                            .ws_path = cfg->listeners[i].path};
     /* Our onion service's target: its own loopback listener, admission not
      * keyed by the source address (every connection comes from tor). */
     if (c->enable_tor && cfg->tor.control_port)
@@ -128,7 +131,8 @@ static int add_relay(struct sc_daemon *d, const struct sc_relay_config_relay *c)
     if (d->n_rpaths == SC_RELAY_CONFIG_MAX_RELAYS)
         return SC_ELIMIT;
     struct sc_relay_spec spec = {.has_id = c->has_id, .type = path_type(c->type), .host = c->host,
-                                 .port = c->port, .priority = c->priority};
+                                 .port = c->port, .priority = c->priority, .ws_path = c->path,
+                                 .http_proxy = c->http_proxy};
     memcpy(spec.id, c->id, SC_RELAY_ID_BYTES);
     if (!spec.has_id && d->pins)
         spec.has_id = sc_pins_lookup(d->pins, sc_relay_transport_name(c->type), c->host, c->port,

@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/http.h>
 #include <openssl/crypto.h>
 
 #include "transport/http.h"
@@ -129,3 +131,43 @@ const struct sc_layer_ops sc_layer_http_connect = {
     .destroy = connect_destroy,
     .query = NULL,
 };
+
+int sc_http_proxy_parse(const char *url, struct sc_http_proxy *out)
+{
+    memset(out, 0, sizeof *out);
+    struct evhttp_uri *u = url ? evhttp_uri_parse_with_flags(url, 0) : NULL;
+    if (!u)
+        return SC_EINVAL;
+    const char *scheme = evhttp_uri_get_scheme(u), *host = evhttp_uri_get_host(u);
+    const char *path = evhttp_uri_get_path(u), *info = evhttp_uri_get_userinfo(u);
+    int port = evhttp_uri_get_port(u);
+    bool ok = scheme && strcasecmp(scheme, "http") == 0 && host && host[0] && port > 0 &&
+              port <= 65535 && !evhttp_uri_get_query(u) && !evhttp_uri_get_fragment(u) &&
+              (!path || !path[0] || strcmp(path, "/") == 0);
+    if (ok) {
+        /* evhttp keeps an IPv6 literal's brackets; a dial wants it bare */
+        size_t n = strlen(host);
+        if (host[0] == '[' && n > 2 && host[n - 1] == ']')
+            ok = (size_t)snprintf(out->host, sizeof out->host, "%.*s", (int)(n - 2), host + 1) < sizeof out->host;
+        else
+            ok = (size_t)snprintf(out->host, sizeof out->host, "%s", host) < sizeof out->host;
+        out->port = (uint16_t)port;
+    }
+    if (ok && info) {
+        const char *colon = strchr(info, ':');
+        size_t ulen = colon ? (size_t)(colon - info) : strlen(info);
+        ok = ulen > 0 && ulen < sizeof out->user &&
+             strlen(colon ? colon + 1 : "") < sizeof out->password;
+        if (ok) {
+            memcpy(out->user, info, ulen);
+            snprintf(out->password, sizeof out->password, "%s", colon ? colon + 1 : "");
+            out->has_user = true;
+        }
+    }
+    evhttp_uri_free(u);
+    if (!ok) {
+        OPENSSL_cleanse(out, sizeof *out);
+        return SC_EINVAL;
+    }
+    return 0;
+}

@@ -27,7 +27,7 @@ class Relay:
     (relay, priority, {key: value}) with more keys for the relays entry
     (e.g. {"type": "tor"})."""
 
-    def __init__(self, tmp, name, extra_manager=None, http=False, extra_yaml=""):
+    def __init__(self, tmp, name, extra_manager=None, http=False, extra_yaml="", ws=False):
         self.tmp = tmp
         self.name = name
         self.dir = tmp.join(name)
@@ -37,7 +37,8 @@ class Relay:
         if r.returncode != 0:
             raise AssertionError(f"keygen: {r.stderr}")
         self.id = r.stdout.strip()
-        self.port, self.http_port = free_ports(2)
+        self.port, self.http_port, self.ws_port = free_ports(3)
+        self.ws = ws  # also a WebSocket listener on ws_port
         self.http = http
         self.extra_manager = extra_manager or {}
         self.extra_yaml = extra_yaml
@@ -49,15 +50,20 @@ class Relay:
     def write_config(self):
         m = {"tcp_port": self.port, "heartbeat_interval": 1, "retry_delay": 1,
              "reconnect_interval": 1}
+        if self.ws:
+            m["enable_websocket"] = True
         m.update(self.extra_manager)
         lines = ["connection_manager:"] + [f"  {k}: {json.dumps(v)}" for k, v in m.items()]
         lines += ["listen:", "  - address: 127.0.0.1"]
+        if self.ws:
+            lines += ["  - address: 127.0.0.1", "    type: websocket", f"    port: {self.ws_port}"]
         if self.links:
             lines.append("relays:")
             for peer, prio, *more in self.links:
-                lines += [f"  - id: \"{peer.id}\"", "    host: 127.0.0.1",
-                          f"    port: {peer.port}", f"    priority: {prio}"]
-                lines += [f"    {k}: {json.dumps(v)}" for k, v in (more[0] if more else {}).items()]
+                entry = {"id": peer.id, "host": "127.0.0.1", "port": peer.port, "priority": prio}
+                entry.update(more[0] if more else {})
+                lines += [("  - " if i == 0 else "    ") + f"{k}: {json.dumps(v)}"
+                          for i, (k, v) in enumerate(entry.items())]
         lines += ["http:", f"  port: {self.http_port if self.http else 0}",
                   "logging:", "  level: info"]
         with open(self.config, "w") as f:

@@ -496,3 +496,43 @@ class LinkTest(Proc):
         layer = [] if "--layer" in extra else layer_args()
         return cls([binary("secirc"), "link-test", "connect", "--key", key, "--host", "127.0.0.1",
                     "--port", str(port), *layer, *extra], name=name)
+
+
+class Tinyproxy:
+    """Debian's tinyproxy in the foreground on 127.0.0.1 (a free port),
+    allowing CONNECT to `connect_port` only, optionally with BasicAuth."""
+
+    def __init__(self, tmp, connect_port, auth=None):
+        self.port = free_port()
+        self.log = tmp.join(f"tinyproxy-{self.port}.log")
+        conf = tmp.join(f"tinyproxy-{self.port}.conf")
+        with open(conf, "w") as f:
+            f.write(f"Port {self.port}\nListen 127.0.0.1\nTimeout 60\nAllow 127.0.0.1\n"
+                    f"ConnectPort {connect_port}\nMaxClients 50\nLogLevel Info\n"
+                    f'LogFile "{self.log}"\n')
+            if auth:
+                f.write(f"BasicAuth {auth[0]} {auth[1]}\n")
+        exe = shutil.which("tinyproxy") or "/usr/sbin/tinyproxy"
+        self.proc = Proc([exe, "-d", "-c", conf], name=f"tinyproxy-{self.port}", stdin=False)
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                if self.proc.p.poll() is not None:
+                    raise AssertionError(f"tinyproxy exited: {self.proc.err_lines[-5:]}")
+                return False
+        wait_for(up, 10, "tinyproxy listening")
+
+    def log_text(self):
+        try:
+            with open(self.log) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc.p.poll() is None:
+            self.proc.p.terminate()
+        return self.proc.stop()

@@ -26,7 +26,7 @@ import time
 
 import sclib
 from hostile import sanitizer_reports, stats
-from sclib import Checker, LinkTest, Proc, TempDir, free_port, keygen, wait_for
+from sclib import Checker, LinkTest, Proc, TempDir, Tinyproxy, free_port, keygen, wait_for
 
 NPM_PACKAGES = {"ws": "8.23.0", "wscat": "6.1.0"}
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -94,46 +94,6 @@ def talk(a, b, word):
     b.send(f"send {word} back")
     a.wait_line(f"text={word} back$")
     return True
-
-
-class Tinyproxy:
-    """Debian's tinyproxy in the foreground on 127.0.0.1 (a free port),
-    allowing CONNECT to `connect_port` only, optionally with BasicAuth."""
-
-    def __init__(self, tmp, connect_port, auth=None):
-        self.port = free_port()
-        self.log = tmp.join(f"tinyproxy-{self.port}.log")
-        conf = tmp.join(f"tinyproxy-{self.port}.conf")
-        with open(conf, "w") as f:
-            f.write(f"Port {self.port}\nListen 127.0.0.1\nTimeout 60\nAllow 127.0.0.1\n"
-                    f"ConnectPort {connect_port}\nMaxClients 50\nLogLevel Info\n"
-                    f'LogFile "{self.log}"\n')
-            if auth:
-                f.write(f"BasicAuth {auth[0]} {auth[1]}\n")
-        exe = shutil.which("tinyproxy") or "/usr/sbin/tinyproxy"
-        self.proc = Proc([exe, "-d", "-c", conf], name=f"tinyproxy-{self.port}", stdin=False)
-
-        def up():
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-            except OSError:
-                if self.proc.p.poll() is not None:
-                    raise AssertionError(f"tinyproxy exited: {self.proc.err_lines[-5:]}")
-                return False
-        wait_for(up, 10, "tinyproxy listening")
-
-    def log_text(self):
-        try:
-            with open(self.log) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc.p.poll() is None:
-            self.proc.p.terminate()
-        return self.proc.stop()
 
 
 def wscat_session(npm_dir, url):

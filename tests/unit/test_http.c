@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "transport/http.h"
+#include "transport/http_connect.h"
 
 static int find(const char *text, size_t len, size_t *pos)
 {
@@ -130,12 +131,42 @@ static void test_connect_parse(void **state)
     assert_int_equal(sc_http_connect_parse((uint8_t *)big, sizeof big, &rep), SC_ETOOBIG);
 }
 
+static void test_proxy_parse(void **state)
+{
+    (void)state;
+    struct sc_http_proxy p;
+    assert_int_equal(sc_http_proxy_parse("http://alice:s3cret@proxy.example:3128", &p), 0);
+    assert_string_equal(p.host, "proxy.example");
+    assert_int_equal(p.port, 3128);
+    assert_true(p.has_user);
+    assert_string_equal(p.user, "alice");
+    assert_string_equal(p.password, "s3cret");
+    assert_int_equal(sc_http_proxy_parse("http://[::1]:8888/", &p), 0);
+    assert_string_equal(p.host, "::1");
+    assert_int_equal(p.port, 8888);
+    assert_false(p.has_user);
+    assert_int_equal(sc_http_proxy_parse("HTTP://bob@127.0.0.1:1", &p), 0);
+    assert_string_equal(p.user, "bob");
+    assert_string_equal(p.password, "");
+    static const char *const bad[] = {
+        "https://proxy:443", "http://proxy", "http://proxy:0", "http://proxy:65536",
+        "http://proxy:80/path", "http://proxy:80?q", "http://proxy:80#f", "proxy:80",
+        "http://:80", "http://:pw@proxy:80", "", "http://[::1:80",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(sc_http_proxy_parse(bad[i], &p), SC_EINVAL);
+        assert_false(p.has_user);
+    }
+    assert_int_equal(sc_http_proxy_parse(NULL, &p), SC_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_head_find),
         cmocka_unit_test(test_connect_request),
         cmocka_unit_test(test_connect_parse),
+        cmocka_unit_test(test_proxy_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
