@@ -210,6 +210,14 @@ SocksPort 127.0.0.1:$2 ExtendedErrors
 ControlPort 127.0.0.1:$3
 CookieAuthentication 1
 CookieAuthFile $DIR/$1/control_auth_cookie
+# Guards: the authorities only. A client fetches microdescriptors from its
+# guards; a relay guard may not have them yet in the first minute (404, then
+# the client waits 10 s before asking again), an authority always has them.
+# And as authorities carry almost no weight as last hops, a circuit's last
+# hop is never its guard (tor allows that for onion-service circuits; in so
+# small a network it kept happening, failing as "extend back to the previous
+# hop" and stalling bootstrap and onion connections for a minute or more).
+EntryNodes $AUTH_FPS
 EOF
 }
 
@@ -272,7 +280,7 @@ cmd_start() {
   trap 'exit 1' INT TERM
 
   local t0=$SECONDS i ports p=0
-  # authorities: ORPort + DirPort each; relays: ORPort; client: SocksPort + ControlPort
+  # authorities: ORPort + DirPort; relays: ORPort; client: SocksPort + ControlPort
   # (and two more for the exit client)
   read -r -a ports <<<"$(python3 "$TORCTL" ports $((2 * N_AUTH + N_RELAYS + 4)))"
 
@@ -296,9 +304,11 @@ cmd_start() {
   [ "$failed" = 0 ] || die "key generation failed"
 
   local dirauth_lines="" v3 fp
+  AUTH_FPS=""
   for ((i = 0; i < N_AUTH; i++)); do
     v3=$(sed -n 's/^fingerprint \([0-9A-F]\{40\}\)$/\1/p' "$DIR/auth$i/keys/authority_certificate")
     fp=$(node_fingerprint "auth$i")
+    AUTH_FPS+="${AUTH_FPS:+,}$fp"
     dirauth_lines+="DirAuthority auth$i orport=${auth_or[i]} no-v2 v3ident=$v3 127.0.0.1:${auth_dir[i]} $fp"$'\n'
   done
 
@@ -312,6 +322,9 @@ SafeLogging 0
 ClientUseIPv6 0
 NumCPUs 1
 ShutdownWaitLength 0
+# no GeoIP: parsing Debian's files costs each tor about 2 s of CPU at start
+GeoIPFile $DIR/empty.torrc
+GeoIPv6File $DIR/empty.torrc
 TestingV3AuthInitialVotingInterval 20
 TestingV3AuthInitialVoteDelay 4
 TestingV3AuthInitialDistDelay 4
@@ -329,6 +342,9 @@ EOF
     { relay_torrc "relay$i" "${relay_or[i]}"
       if [ "$i" -eq 0 ]; then
         printf 'ExitRelay 1\nExitPolicy accept 127.0.0.1:*\nExitPolicy reject *:*\n'
+        # a relay fetches consensuses lazily: while its copy predates a newer
+        # relay, it would refuse exit streams arriving from that "unknown relay"
+        printf 'RefuseUnknownExits 0\n'
       else
         printf 'ExitRelay 0\nExitPolicy reject *:*\n'
       fi
@@ -336,12 +352,10 @@ EOF
   done
 
   # Every relay gets the same measured bandwidth (bandwidth file format 1.0.0:
-  # a timestamp line, then one line per relay; authorities ignore measurements
-  # of themselves, so their weight stays near 0 and circuits use the relays).
-  # Without it the weights come from the few bytes each new relay has seen,
-  # one relay ends up with nearly all the weight, and circuits pick it twice
-  # (a client's guard as the last hop: "extend back to the previous hop"),
-  # stalling bootstrap and onion connections for a minute or more.
+  # a timestamp line, then one line per relay). Without it the weights come
+  # from the few bytes each new relay has seen, and one relay ends up with
+  # nearly all the weight. Authorities ignore measurements of themselves: their
+  # weight stays near 0, so circuits run over the relays (see EntryNodes).
   printf '%d\n%s' "$(date +%s)" "$bwlines" >"$DIR/bandwidth.tmp"
   mv "$DIR/bandwidth.tmp" "$DIR/bandwidth"
 
@@ -381,9 +395,9 @@ EOF
   for ((i = 0; i < N_AUTH; i++)); do start_tor "auth$i"; done
   for ((i = 0; i < N_RELAYS; i++)); do start_tor "relay$i"; done
   say "started $((N_AUTH + N_RELAYS)) relays in $DIR; waiting for a consensus listing them all (max ${TIMEOUT}s)"
-  # Clients start once the network is complete: one started earlier backs off
-  # between consensus fetches and builds its first circuits over a partial
-  # network, which made bootstrap take from 30 s to 150 s.
+  # Clients start once the consensus is complete: one started earlier backs
+  # off between consensus fetches and builds its first circuits over a partial
+  # network, which made bootstrap take anywhere from 30 s to 150 s.
   bounded_wait python3 "$TORCTL" wait-consensus "${auth_dir[0]}" $((N_AUTH + N_RELAYS)) \
     "$(seconds_left "$t0")" ||
     die "no consensus listing all $((N_AUTH + N_RELAYS)) relays within ${TIMEOUT}s"
@@ -397,7 +411,7 @@ EOF
     die "the client did not bootstrap within ${TIMEOUT}s"
   if [ "$EXIT_CLIENT" = 1 ]; then
     bounded_wait python3 "$TORCTL" wait-bootstrap "$xcontrol" \
-      "$DIR/exitclient/control_auth_cookie" "$(seconds_left "$t0")" ||
+      "$DIR/exitclient/control_auth_cookie" "$(seconds_left "$t0")" exitclient ||
       die "the exit client did not bootstrap within ${TIMEOUT}s"
   fi
   local took=$((SECONDS - t0))

@@ -151,7 +151,7 @@ def try_until(deadline, what, attempt, on_fail=None):
     while time.monotonic() < deadline:
         tries += 1
         try:
-            attempt(max(1.0, min(30.0, deadline - time.monotonic())))
+            attempt(max(1.0, min(20.0, deadline - time.monotonic())))
             print("selftest: %s OK after %.1fs (%d attempt%s)"
                   % (what, time.monotonic() - t0, tries, "" if tries == 1 else "s"))
             return time.monotonic() - t0

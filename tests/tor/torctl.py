@@ -10,9 +10,9 @@ Command line (used by privnet.sh):
   torctl.py ports N                       print N distinct free TCP ports on 127.0.0.1
   torctl.py wait-consensus DIRPORT NODES SECONDS
                                           poll an authority's DirPort until its current
-                                          consensus lists NODES relays as Running and
+                                          consensus lists NODES relays Running and
                                           Stable; exit 0, or 1 on timeout
-  torctl.py wait-bootstrap PORT COOKIE SECONDS
+  torctl.py wait-bootstrap PORT COOKIE SECONDS [NAME]
                                           poll GETINFO status/bootstrap-phase until
                                           PROGRESS=100; exit 0, or 1 on timeout
 """
@@ -211,7 +211,7 @@ def bootstrap_progress(ctl):
     return 0
 
 
-def wait_bootstrap(port, cookie, seconds):
+def wait_bootstrap(port, cookie, seconds, name="client"):
     """Poll until tor on `port` reports PROGRESS=100; True on success."""
     deadline = time.monotonic() + seconds
     last = None
@@ -222,7 +222,9 @@ def wait_bootstrap(port, cookie, seconds):
                 while time.monotonic() < deadline:
                     progress = bootstrap_progress(ctl)
                     if progress != last:
-                        print("privnet: client bootstrap %d%%" % progress, file=sys.stderr)
+                        print("privnet: %s bootstrap %d%% (%.0fs)"
+                              % (name, progress, seconds - (deadline - time.monotonic())),
+                              file=sys.stderr)
                         last = progress
                     if progress >= 100:
                         return True
@@ -234,7 +236,7 @@ def wait_bootstrap(port, cookie, seconds):
 
 
 def running_relays(dirport):
-    """Count the relays the authority's current consensus lists as Running and Stable."""
+    """Count the relays an authority's current consensus lists Running and Stable."""
     url = "http://127.0.0.1:%d/tor/status-vote/current/consensus" % dirport
     with urllib.request.urlopen(url, timeout=5) as reply:
         text = reply.read(4 << 20).decode("ascii", "replace")
@@ -248,7 +250,7 @@ def running_relays(dirport):
 
 
 def wait_consensus(dirport, nodes, seconds):
-    """Poll until a consensus lists `nodes` usable relays; True on success."""
+    """Poll until the authority's consensus lists `nodes` usable relays."""
     deadline = time.monotonic() + seconds
     last = None
     while time.monotonic() < deadline:
@@ -257,7 +259,8 @@ def wait_consensus(dirport, nodes, seconds):
         except (OSError, urllib.error.URLError):
             count = 0  # no consensus yet (404) or authority not listening yet
         if count != last:
-            print("privnet: consensus lists %d of %d relays" % (count, nodes), file=sys.stderr)
+            print("privnet: consensus lists %d of %d relays (%.0fs)"
+                  % (count, nodes, seconds - (deadline - time.monotonic())), file=sys.stderr)
             last = count
         if count >= nodes:
             return True
@@ -271,8 +274,9 @@ def main(argv):
         return 0
     if len(argv) == 5 and argv[1] == "wait-consensus":
         return 0 if wait_consensus(int(argv[2]), int(argv[3]), float(argv[4])) else 1
-    if len(argv) == 5 and argv[1] == "wait-bootstrap":
-        return 0 if wait_bootstrap(int(argv[2]), argv[3], float(argv[4])) else 1
+    if len(argv) in (5, 6) and argv[1] == "wait-bootstrap":
+        name = argv[5] if len(argv) == 6 else "client"
+        return 0 if wait_bootstrap(int(argv[2]), argv[3], float(argv[4]), name) else 1
     print(__doc__, file=sys.stderr)
     return 2
 
