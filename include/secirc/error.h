@@ -38,7 +38,11 @@
     XX(EPIPE, -29, "broken pipe")                                          \
     XX(EADDRNOTAVAIL, -30, "address not available")                        \
     XX(ESYS, -31, "system error")                                          \
-    XX(ENOSPC, -32, "no space left on device")
+    XX(ENOSPC, -32, "no space left on device")                             \
+    XX(ETLS, -33, "TLS handshake failed")                                  \
+    XX(ETLSVERSION, -34, "no common TLS protocol version")                 \
+    XX(ETLSCERT, -35, "TLS certificate not accepted")                      \
+    XX(ETLSKEY, -36, "TLS private key does not match the certificate")
 
 enum sc_error {
     SC_OK = 0,

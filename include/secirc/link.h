@@ -49,7 +49,10 @@ struct bufferevent;
     XX(RATE_LIMITED, 23, "rate_limited", "too many new connections from here")    \
     XX(EVICTED, 24, "evicted", "replaced by a peer of higher priority")           \
     XX(TRANSPORT_UNAVAILABLE, 25, "transport_unavailable", "transport not available") \
-    XX(LIMIT_REACHED, 26, "limit_reached", "max_connections peers already linked")
+    XX(LIMIT_REACHED, 26, "limit_reached", "max_connections peers already linked") \
+    XX(TLS_FAILED, 27, "tls_failed", "TLS handshake failed")                     \
+    XX(TLS_VERSION, 28, "tls_version", "no common TLS protocol version")         \
+    XX(TLS_CERT, 29, "tls_cert", "TLS certificate not verified or pin mismatch")
 
 enum sc_reason {
 #define SC_REASON_ENUM(name, code, str, text) SC_REASON_##name = (code),

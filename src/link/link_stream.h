@@ -33,6 +33,12 @@ void sc_link_set_observer(struct sc_link *link, sc_link_observer fn, void *arg);
 /* The transport's facts (peer address, layers, ALPN, onion). */
 void sc_link_stream_info(const struct sc_link *link, struct sc_stream_info *out);
 
+/* The reason a transport layer's error counts under: the TLS errors have
+ * their own (SC_ETLS tls_failed, SC_ETLSVERSION tls_version, SC_ETLSCERT
+ * tls_cert); anything else is `fallback` (a listener: protocol_error; a
+ * dialer: connect_failed). */
+enum sc_reason sc_link_layer_reason(int err, enum sc_reason fallback);
+
 /* Ends a handshake that has not authenticated yet the way a silent probe
  * ends: nothing more is sent, input is discarded until the link's
  * connection deadline, then a FIN (listener eviction under probe

@@ -286,8 +286,8 @@ static enum sc_reason layer_error_reason(int err)
         return SC_REASON_TIMEOUT;
     case SC_ECONNRESET:
         return SC_REASON_PEER_CLOSED;
-    default:
-        return SC_REASON_PROTOCOL_ERROR;
+    default: /* tls_failed, tls_version, tls_cert, or protocol_error */
+        return sc_link_layer_reason(err, SC_REASON_PROTOCOL_ERROR);
     }
 }
 

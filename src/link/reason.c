@@ -1,7 +1,8 @@
-/* link/reason.c — names and texts of close/reject reasons (secirc/link.h).
- * Pure table lookups. */
+/* link/reason.c — names and texts of close/reject reasons (secirc/link.h),
+ * and the reasons transport layer errors count under. Pure table lookups. */
 #include <string.h>
 
+#include "link/link_stream.h"
 #include "secirc/link.h"
 
 static const char *const names[] = {
@@ -32,4 +33,18 @@ int sc_reason_parse(const char *name)
         if (names[i] && strcmp(names[i], name) == 0)
             return (int)i;
     return -1;
+}
+
+enum sc_reason sc_link_layer_reason(int err, enum sc_reason fallback)
+{
+    switch (err) {
+    case SC_ETLS:
+        return SC_REASON_TLS_FAILED;
+    case SC_ETLSVERSION:
+        return SC_REASON_TLS_VERSION;
+    case SC_ETLSCERT:
+        return SC_REASON_TLS_CERT;
+    default:
+        return fallback;
+    }
 }
