@@ -23,6 +23,7 @@
 #include <event2/event.h>
 
 #include "cmd/cli.h"
+#include "cmd/secirc_linktest_tls.h"
 #include "link/link_stream.h"
 #include "secirc/identity.h"
 #include "secirc/link.h"
@@ -53,6 +54,7 @@ struct app {
     uint16_t port;
     struct sc_layer_spec layer;
     bool has_layer;
+    struct sc_linktest_tls tls; /* --tls: a tls layer above tcp (and --layer) */
     struct event *stdin_ev, *sigint_ev, *sigterm_ev, *rotate_ev, *quit_ev;
     struct evbuffer *stdin_buf;
     enum sc_reason reject;
@@ -201,9 +203,10 @@ static void on_authenticated(struct sc_link *link, void *arg)
     struct sc_stream_info si;
     sc_link_stream_info(link, &si);
     out("authenticated peer=%s peer_link_key=%s role=%s priority=%u max_message=%u "
-        "heartbeat_ms=%u transport=%s",
+        "heartbeat_ms=%u transport=%s%s%s%s",
         id, lk, sc_link_is_initiator(link) ? "initiator" : "responder", ai->priority,
-        ai->max_message_bytes, ai->heartbeat_interval_ms, si.transport);
+        ai->max_message_bytes, ai->heartbeat_interval_ms, si.transport, si.alpn[0] ? " alpn=" : "",
+        si.alpn, si.has_binding ? " binding=yes" : "");
     if (!a->bulk_link && (a->send_count || a->recv_check)) {
         a->bulk_link = link;
         pump(a);
@@ -513,6 +516,7 @@ static void usage(FILE *f)
             "  --send-queue-bytes N       send queue limit per link\n"
             "  --max-cert-lifetime S      refuse peer certificates valid longer (default %u)\n"
             "  --layer xor|xor-hello      test-only transport layer on top of tcp (both sides)\n"
+            SC_LINKTEST_TLS_USAGE
             "connect options:\n"
             "  --source ADDR              local address to connect from\n"
             "listen options:\n"
@@ -589,6 +593,7 @@ static const struct option options[] = {
     {"send-queue-bytes", required_argument, 0, O_SENDQ},
     {"max-cert-lifetime", required_argument, 0, O_CERT_LIFETIME},
     {"layer", required_argument, 0, O_LAYER},
+    SC_LINKTEST_TLS_OPTIONS,
     {"source", required_argument, 0, O_SOURCE},
     {"probe-resistance", no_argument, 0, O_PROBE},
     {"reject", required_argument, 0, O_REJECT},
@@ -621,6 +626,8 @@ static const struct option options[] = {
 /* Options whose argument is a number. */
 static bool numeric_option(int c)
 {
+    if (c >= SC_LINKTEST_TLS && c < SC_LINKTEST_TLS_END)
+        return false;
     switch (c) {
     case O_KEY: case O_ADDRESS: case O_HOST: case O_EXPECT: case O_LAYER: case O_SOURCE:
     case O_PROBE: case O_REJECT: case O_TRUST: case O_ECHO: case O_EXIT_DONE: case O_QUIET:
@@ -733,6 +740,8 @@ static int apply_option(struct app *a, struct cli_paths *p, int c, const char *a
         }
         break;
     default:
+        if (c >= SC_LINKTEST_TLS && c < SC_LINKTEST_TLS_END)
+            return sc_linktest_tls_option(&a->tls, c, arg);
         usage(stderr);
         return 2;
     }
@@ -787,6 +796,19 @@ static void set_fd_limit(uint64_t want)
 
 /* ---- set-up and main ---------------------------------------------------------- */
 
+/* The layers above tcp, bottom-up: --layer, then --tls. 0 or an exit status. */
+static int layers(struct app *a, const char *address, struct sc_layer_spec out[2], size_t *n)
+{
+    *n = 0;
+    if (a->has_layer)
+        out[(*n)++] = a->layer;
+    struct sc_layer_spec tls;
+    int rc = sc_linktest_tls_setup(&a->tls, a->listen_mode, a->host, address, &tls);
+    if (!rc && a->tls.on)
+        out[(*n)++] = tls;
+    return rc;
+}
+
 static int start_listening(struct app *a, const char *address, const char *idhex)
 {
     a->lcfg.address = address;
@@ -795,9 +817,14 @@ static int start_listening(struct app *a, const char *address, const char *idhex
     a->lcfg.on_link = on_link;
     a->lcfg.on_failed = on_failed;
     a->lcfg.arg = a;
+    struct sc_layer_spec specs[2];
+    size_t nspecs;
+    int rc = layers(a, address, specs, &nspecs);
+    if (rc)
+        return rc;
     int err = sc_listener_new(a->base, &a->lcfg, &a->listener);
-    if (!err && a->has_layer)
-        err = sc_listener_set_layers(a->listener, &a->layer, 1);
+    if (!err && nspecs)
+        err = sc_listener_set_layers(a->listener, specs, nspecs);
     if (err) {
         fprintf(stderr, "secirc link-test: cannot listen on %s:%u: %s\n", address, a->port,
                 sc_strerror(err));
@@ -815,10 +842,9 @@ static int start_connecting(struct app *a)
                                 .source_address = a->source,
                                 .timeout_ms = a->lc.connection_timeout_ms,
                                 .dns = a->dns};
-    if (a->has_layer) {
-        spec.nlayers = 1;
-        spec.layers[0] = a->layer;
-    }
+    int rc = layers(a, NULL, spec.layers, &spec.nlayers);
+    if (rc)
+        return rc;
     int err = sc_dial_start(a->base, &spec, on_dialed, a, &a->dial);
     if (err) {
         fprintf(stderr, "secirc link-test: cannot connect: %s\n", sc_strerror(err));
@@ -864,6 +890,7 @@ static void cleanup(struct app *a)
         sc_link_finish_lingering(a->base);
         event_base_free(a->base);
     }
+    sc_linktest_tls_free(&a->tls);
     sc_link_key_free(a->link_key);
     sc_link_key_free(a->old_link_key);
     sc_identity_free(a->identity);
