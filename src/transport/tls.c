@@ -21,8 +21,18 @@
 #include "transport/tls_internal.h"
 #include "util/log.h"
 
-/* Layer states: NEGOTIATING -> READY (handed up) | FAILED (reported). */
-enum tls_state { TLS_NEGOTIATING, TLS_READY, TLS_FAILED };
+/* The first record a server waits for before it spends anything on TLS:
+ * a handshake record (ClientHello) of at most 2^14 bytes. */
+#define RECORD_HEADER_BYTES 5u
+#define RECORD_MAX_BYTES 16384u
+#define RECORD_HANDSHAKE 0x16u
+
+/* Layer states:
+ *   HELLO        server: waiting for the client's whole first record
+ *     -> NEGOTIATING | FAILED
+ *   NEGOTIATING  the TLS handshake runs in the OpenSSL filter
+ *     -> READY (handed up) | FAILED (reported) */
+enum tls_state { TLS_HELLO, TLS_NEGOTIATING, TLS_READY, TLS_FAILED };
 
 struct tls_layer {
     struct sc_stream *stream;
@@ -123,7 +133,10 @@ static int classify(struct tls_layer *t, short what, char *why, size_t whylen)
 static void fail(struct tls_layer *t, int err, const char *why)
 {
     t->state = TLS_FAILED;
-    bufferevent_setcb(t->bev, NULL, NULL, NULL, NULL);
+    if (t->bev)
+        bufferevent_setcb(t->bev, NULL, NULL, NULL, NULL);
+    else
+        bufferevent_setcb(t->below, NULL, NULL, NULL, NULL);
     sc_layer_failed(t->stream, err, why);
 }
 
@@ -215,6 +228,81 @@ static int client_setup(struct tls_layer *t)
     return 0;
 }
 
+/* The SSL and its filter over below; the handshake starts with the
+ * client's hello (client) or the bytes already below (server). */
+static int stack_ssl(struct tls_layer *t)
+{
+    t->ssl = SSL_new(t->params->ctx); /* takes its own reference on the ctx */
+    int err = t->ssl ? 0 : SC_ENOMEM;
+    if (!err) {
+        SSL_set_app_data(t->ssl, (void *)t->params); /* for the peer check (tls_ctx.c) */
+        /* Idle links hold no record buffers. */
+        SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+        if (!t->server)
+            err = client_setup(t);
+    }
+    if (!err) {
+        /* Callbacks deferred to the loop, like a socket's (transport.h). */
+        t->bev = bufferevent_openssl_filter_new(
+            bufferevent_get_base(t->below), t->below, t->ssl,
+            t->server ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
+            BEV_OPT_DEFER_CALLBACKS);
+        if (!t->bev)
+            err = SC_ENOMEM;
+    }
+    if (err) {
+        ERR_clear_error();
+        SSL_free(t->ssl);
+        t->ssl = NULL;
+        return err;
+    }
+    t->state = TLS_NEGOTIATING;
+    /* The link above has its own authenticated CLOSE: the end of TCP
+     * without close_notify is an end of stream, not an error. */
+    bufferevent_openssl_set_allow_dirty_shutdown(t->bev, 1);
+    bufferevent_setcb(t->bev, NULL, NULL, on_event, t);
+    if (t->server) /* the hello is below already: the filter takes it now */
+        bufferevent_trigger(t->below, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+    else /* enabling reads starts the handshake: the client's hello goes out */
+        bufferevent_enable(t->bev, EV_READ | EV_WRITE);
+    return 0;
+}
+
+/* Server: nothing is spent on TLS (no SSL, no handshake buffers) until the
+ * client's whole first record is here, so a connection that sends nothing,
+ * or a byte a second, costs what a bare socket costs; bytes that are not a
+ * TLS handshake record end it at once, before OpenSSL could answer. */
+static void on_hello_bytes(struct bufferevent *below, void *arg)
+{
+    struct tls_layer *t = arg;
+    if (t->state != TLS_HELLO)
+        return;
+    struct evbuffer *in = bufferevent_get_input(below);
+    uint8_t h[RECORD_HEADER_BYTES];
+    if (evbuffer_copyout(in, h, sizeof h) != (ev_ssize_t)sizeof h)
+        return;
+    size_t len = (size_t)h[3] << 8 | h[4];
+    if (h[0] != RECORD_HANDSHAKE || h[1] != 3 || len == 0 || len > RECORD_MAX_BYTES) {
+        fail(t, SC_ETLS, "not a TLS handshake record");
+        return;
+    }
+    if (evbuffer_get_length(in) < RECORD_HEADER_BYTES + len)
+        return;
+    bufferevent_setcb(below, NULL, NULL, NULL, NULL);
+    int err = stack_ssl(t);
+    if (err)
+        fail(t, err, "out of memory");
+}
+
+static void on_hello_event(struct bufferevent *below, short what, void *arg)
+{
+    (void)below;
+    struct tls_layer *t = arg;
+    if (t->state == TLS_HELLO)
+        fail(t, SC_ECONNRESET, what & BEV_EVENT_EOF ? "closed before the client hello"
+                                                    : "connection error before the client hello");
+}
+
 static int start(struct sc_stream *s, const void *params, struct bufferevent *below, void **state,
                  bool server)
 {
@@ -228,37 +316,23 @@ static int start(struct sc_stream *s, const void *params, struct bufferevent *be
     t->params = p;
     t->below = below;
     t->server = server;
-    t->ssl = SSL_new(p->ctx); /* takes its own reference on the ctx */
-    int err = t->ssl ? 0 : SC_ENOMEM;
-    if (!err) {
-        SSL_set_app_data(t->ssl, (void *)p); /* for the peer check (tls_ctx.c) */
-        /* Idle links and unfinished handshakes hold no record buffers. */
-        SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
-        if (!server)
-            err = client_setup(t);
+    if (!server) {
+        int err = stack_ssl(t);
+        if (err) {
+            free(t);
+            return err;
+        }
+        *state = t;
+        return 0;
     }
-    if (!err) {
-        /* Callbacks deferred to the loop, like a socket's (transport.h). */
-        t->bev = bufferevent_openssl_filter_new(
-            bufferevent_get_base(below), below, t->ssl,
-            server ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING, BEV_OPT_DEFER_CALLBACKS);
-        if (!t->bev)
-            err = SC_ENOMEM;
-    }
-    if (err) {
-        ERR_clear_error();
-        SSL_free(t->ssl);
-        free(t);
-        return err;
-    }
-    /* The link above has its own authenticated CLOSE: the end of TCP
-     * without close_notify is an end of stream, not an error. */
-    bufferevent_openssl_set_allow_dirty_shutdown(t->bev, 1);
     *state = t;
-    bufferevent_setcb(t->bev, NULL, NULL, on_event, t);
-    /* Enabling reads starts the handshake: the client's hello goes out,
-     * bytes already received below are taken. */
-    bufferevent_enable(t->bev, EV_READ | EV_WRITE);
+    t->state = TLS_HELLO;
+    /* Reads stop once a largest first record is here. */
+    bufferevent_setwatermark(below, EV_READ, 0, RECORD_HEADER_BYTES + RECORD_MAX_BYTES);
+    bufferevent_setcb(below, on_hello_bytes, NULL, on_hello_event, t);
+    bufferevent_enable(below, EV_READ | EV_WRITE);
+    if (evbuffer_get_length(bufferevent_get_input(below))) /* a lower layer's leftover */
+        bufferevent_trigger(below, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
     return 0;
 }
 
@@ -297,6 +371,8 @@ static void tls_destroy(void *state)
     struct tls_layer *t = state;
     if (t->bev)
         bufferevent_free(t->bev); /* detaches from below; never frees it */
+    else
+        bufferevent_setcb(t->below, NULL, NULL, NULL, NULL);
     SSL_free(t->ssl);
     OPENSSL_cleanse(t->binding, sizeof t->binding);
     free(t);

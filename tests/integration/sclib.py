@@ -6,27 +6,40 @@ Real processes, real sockets on 127.0.0.1, every wait bounded by a deadline
 Environment:
   SC_BIN_DIR     where secirc and badpeer are (default ../../build)
   SC_SANITIZE    1 in the ASan build: deadlines scale by SLOW
-  SC_TEST_LAYER  "" (plain TCP) or "xor": the whole link suite runs again
-                 over the test-only xor transport layer on both sides (as
-                 Redis runs its suite with --tls). CMake registers every
-                 test_link_*.py and test_transport.py a second time as
-                 integration.xor.<name> with SC_TEST_LAYER=xor.
+  SC_TEST_LAYER  "" (plain TCP), "xor" or "tls": the whole link suite runs
+                 again over the test-only xor transport layer, and again
+                 over TLS, on both sides (as Redis runs its suite with
+                 --tls). CMake registers every test_link_*.py and
+                 test_transport.py a second and a third time as
+                 integration.xor.<name> and integration.tls.<name>.
+                 Under tls a self-signed certificate is made once per test
+                 process (TLS_CERT, TLS_KEY, for 127.0.0.1, ::1 and
+                 localhost).
 
 Writing a test that passes both plain and over a layer:
   - start link-test with LinkTest.listen()/LinkTest.connect(): they add
-    `--layer xor` themselves (an explicit --layer in the extra arguments
-    wins); a link-test started by hand takes *layer_args() after its
-    --port; tests/tools/badpeer honours SC_TEST_LAYER itself;
-  - raw protocol bytes (a message 1 with its mac1, a frame) go through
-    wire(data) before a raw socket sends them, and bytes read from a raw
-    socket go through wire() again before they are parsed (XOR is its own
-    inverse); random probes stay random either way; lengths are the same;
+    the layer's arguments themselves (an explicit --layer in the extra
+    arguments replaces them); a link-test started by hand takes
+    *layer_args() after its --port; tests/tools/badpeer and strangers
+    honour SC_TEST_LAYER themselves;
+  - a raw connection that speaks the link protocol (a message 1 with its
+    mac1, a frame, a probe that must reach the link) is opened with
+    raw_connect(): a plain socket, or under tls a TLS client socket whose
+    handshake is done (a connection the listener closes during the
+    handshake comes back as an already closed one, as a plain socket
+    would be); raw protocol bytes go through wire(data) before they are
+    sent, and bytes read go through wire() again before they are parsed
+    (XOR is its own inverse; under tls the bytes inside TLS are the
+    link's own); random probes stay random either way; lengths are the
+    same;
   - an assertion that cannot hold over a layer stays, guarded by
     `if not LAYER:`, with a comment saying why."""
+import atexit
 import hashlib
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -38,24 +51,129 @@ SANITIZE = os.environ.get("SC_SANITIZE", "0") in ("1", "ON", "TRUE", "true")
 # Sanitized binaries are several times slower; deadlines scale with this.
 SLOW = 4.0 if SANITIZE else 1.0
 LAYER = os.environ.get("SC_TEST_LAYER", "")
-if LAYER not in ("", "xor"):
-    raise SystemExit(f"SC_TEST_LAYER={LAYER!r}: only '' or 'xor'")
+if LAYER not in ("", "xor", "tls"):
+    raise SystemExit(f"SC_TEST_LAYER={LAYER!r}: only '', 'xor' or 'tls'")
 XOR_KEY = 0x5C  # link-test's xor layer (src/cmd/secirc_linktest.c)
 # What link-test's `authenticated ... transport=` says under SC_TEST_LAYER.
 TRANSPORT = "tcp+" + LAYER if LAYER else "tcp"
 
 
+TLS_CERT = TLS_KEY = None
+
+
+def make_tls_cert(directory, cn="127.0.0.1", san="IP:127.0.0.1,IP:::1,DNS:localhost"):
+    """A self-signed P-256 certificate and key (openssl req) in directory;
+    returns (cert path, key path)."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", f"/CN={cn}", "-addext", f"subjectAltName={san}"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise SystemExit(f"openssl req failed: {r.stderr}")
+    return cert, key
+
+
+if LAYER == "tls":
+    _tls_dir = tempfile.mkdtemp(prefix="secirc-tls-")
+    atexit.register(shutil.rmtree, _tls_dir, True)
+    TLS_CERT, TLS_KEY = make_tls_cert(_tls_dir)
+
+
 def layer_args():
-    """link-test arguments that select SC_TEST_LAYER's transport layer."""
+    """link-test arguments that select SC_TEST_LAYER's transport layer (the
+    same for listen and connect: connect ignores the certificate)."""
+    if LAYER == "tls":
+        return ["--tls", "--tls-cert", TLS_CERT, "--tls-key", TLS_KEY]
     return ["--layer", LAYER] if LAYER else []
 
 
 def wire(data):
-    """Raw bytes as they travel on the wire under SC_TEST_LAYER (and back:
-    XOR is its own inverse). Unchanged for plain TCP."""
+    """Raw bytes as they travel under SC_TEST_LAYER (and back: XOR is its
+    own inverse). Unchanged for plain TCP and inside TLS."""
     if LAYER != "xor":
         return bytes(data)
     return bytes(b ^ XOR_KEY for b in data)
+
+
+def tls_client_context(alpn=("secirc/1",), minimum=None):
+    """A TLS client context that accepts any certificate (Noise
+    authenticates the relay), offering `alpn`."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = minimum or ssl.TLSVersion.TLSv1_3
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+class ClosedConn:
+    """A connection the peer ended during the TLS handshake: behaves as a
+    plain socket the peer closed (recv gives b"" or the reset; sends go
+    nowhere)."""
+
+    def __init__(self, sock, reset):
+        self.sock, self.reset = sock, reset
+
+    def recv(self, n):
+        if self.reset:
+            raise ConnectionResetError("reset during the TLS handshake")
+        return b""
+
+    def sendall(self, data):
+        pass
+
+    send = sendall
+
+    def settimeout(self, t):
+        pass
+
+    def setblocking(self, b):
+        pass
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def shutdown(self, how):
+        pass
+
+    def close(self):
+        self.sock.close()
+
+
+def raw_connect(port, host="127.0.0.1", source=None, timeout=None, alpn=("secirc/1",)):
+    """A connection that speaks the link protocol as raw bytes: a plain TCP
+    socket, or under SC_TEST_LAYER=tls a TLS client socket with its
+    handshake done (ClosedConn if the listener ended it meanwhile)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if source:
+            s.bind((source, 0))
+        s.settimeout((timeout or 10) * SLOW)
+        s.connect((host, port))
+        # the TLS Finished and the first bytes above go out at once (no
+        # Nagle wait for a delayed ACK), as link-test's do
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        s.close()
+        raise
+    if LAYER != "tls":
+        return s
+    t = tls_client_context(alpn).wrap_socket(s, server_hostname=None, do_handshake_on_connect=False)
+    try:
+        t.do_handshake()
+    except ConnectionResetError:
+        return ClosedConn(t, True)
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError, BrokenPipeError):
+        return ClosedConn(t, False)
+    except ssl.SSLError as e:
+        if "EOF" in str(e) or "UNEXPECTED_EOF" in str(e):
+            return ClosedConn(t, False)
+        t.close()
+        raise
+    return t
 
 
 def binary(name):
@@ -273,7 +391,7 @@ class LinkTest(Proc):
     @classmethod
     def listen(cls, key, *extra, name="listener"):
         p = cls([binary("secirc"), "link-test", "listen", "--key", key, "--port", "0",
-                 *layer_args(), *extra], name=name)
+                 *(layer_args() if "--layer" not in extra else []), *extra], name=name)
         m = p.wait_line(r"^listening address=\S+ port=(\d+) relay_id=([0-9a-f]{64})")
         p.port = int(m.group(1))
         p.relay_id = m.group(2)
@@ -282,4 +400,5 @@ class LinkTest(Proc):
     @classmethod
     def connect(cls, key, port, *extra, name="connector"):
         return cls([binary("secirc"), "link-test", "connect", "--key", key, "--host", "127.0.0.1",
-                    "--port", str(port), *layer_args(), *extra], name=name)
+                    "--port", str(port), *(layer_args() if "--layer" not in extra else []), *extra],
+                   name=name)

@@ -9,7 +9,9 @@
  * modes: ok garbage flip truncate oversize big-message unknown-type
  *        bad-version replay early-data bad-mac1
  * With SC_TEST_LAYER=xor it speaks through link-test's xor layer: every
- * byte it sends and receives is XORed with 0x5c. */
+ * byte it sends and receives is XORed with 0x5c. With SC_TEST_LAYER=tls it
+ * speaks TLS 1.3 (OpenSSL, blocking) offering ALPN secirc/1+cb, and binds
+ * its handshake to the session, as link-test --tls does. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,16 +23,78 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "crypto/noise.h"
 #include "link/frame.h"
 #include "link/handshake.h"
 #include "secirc/identity.h"
+#include "transport/tls.h"
 #include "util/hex.h"
 #include "util/time.h"
 
 static int fd = -1;
 static struct sc_noise_cipher tx, rx;
 static uint8_t wire_key; /* SC_TEST_LAYER=xor: 0x5c, else 0 */
+static SSL *ssl;         /* SC_TEST_LAYER=tls */
+
+static void die(const char *what)
+{
+    printf("error %s\n", what);
+    exit(2);
+}
+
+static ssize_t wire_send(const void *p, size_t len)
+{
+    if (!ssl)
+        return send(fd, p, len, MSG_NOSIGNAL);
+    int n = SSL_write(ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+    return n > 0 ? n : -1;
+}
+
+/* > 0 bytes, 0 end of stream, < 0 error or timeout */
+static ssize_t wire_recv(void *p, size_t len)
+{
+    if (!ssl)
+        return recv(fd, p, len, 0);
+    int n = SSL_read(ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0)
+        return n;
+    int e = SSL_get_error(ssl, n);
+    /* close_notify, or the end of TCP without it */
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0) ||
+        (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
+        return 0;
+    return -1;
+}
+
+/* The end of our sending direction (a TLS close_notify first). */
+static void wire_shutdown(void)
+{
+    if (ssl)
+        SSL_shutdown(ssl);
+    shutdown(fd, SHUT_WR);
+}
+
+/* TLS over the connected socket; the binding the link handshake uses. */
+static void tls_start(const char *host, uint8_t binding[32])
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    static const unsigned char alpn[] = "\x0b" SC_TLS_ALPN_SECIRC_CB;
+    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) || !(ssl = SSL_new(ctx)) ||
+        SSL_set_alpn_protos(ssl, alpn, sizeof alpn - 1) != 0 || SSL_set_fd(ssl, fd) != 1)
+        die("tls setup");
+    SSL_set_tlsext_host_name(ssl, host);
+    SSL_CTX_free(ctx); /* the SSL keeps its reference */
+    if (SSL_connect(ssl) != 1) {
+        printf("tls_failed\n");
+        exit(1);
+    }
+    static const char label[] = SC_TLS_BINDING_LABEL;
+    if (SSL_export_keying_material(ssl, binding, 32, label, sizeof label - 1, NULL, 0, 0) != 1)
+        die("tls exporter");
+}
 
 static void wire_xor(uint8_t *p, size_t len)
 {
@@ -38,11 +102,6 @@ static void wire_xor(uint8_t *p, size_t len)
         p[i] ^= wire_key;
 }
 
-static void die(const char *what)
-{
-    printf("error %s\n", what);
-    exit(2);
-}
 
 static void send_all(const void *buf, size_t len)
 {
@@ -53,7 +112,7 @@ static void send_all(const void *buf, size_t len)
     wire_xor(wire, len);
     const uint8_t *p = wire;
     while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        ssize_t n = wire_send(p, len);
         if (n <= 0) {
             printf("send_failed errno=%d\n", errno);
             exit(1);
@@ -68,7 +127,7 @@ static int recv_all(void *buf, size_t len)
 {
     uint8_t *p = buf;
     while (len) {
-        ssize_t n = recv(fd, p, len, 0);
+        ssize_t n = wire_recv(p, len);
         if (n == 0)
             return 1;
         if (n < 0)
@@ -153,10 +212,11 @@ int main(int argc, char **argv)
     }
     const char *mode = argv[4];
     const char *layer = getenv("SC_TEST_LAYER");
+    bool tls = layer && strcmp(layer, "tls") == 0;
     if (layer && strcmp(layer, "xor") == 0)
         wire_key = 0x5c;
-    else if (layer && layer[0])
-        die("SC_TEST_LAYER: only xor");
+    else if (layer && layer[0] && !tls)
+        die("SC_TEST_LAYER: only xor or tls");
     struct sc_identity *id;
     char why[256];
     if (sc_identity_load(argv[3], &id, why, sizeof why) != 0)
@@ -171,10 +231,6 @@ int main(int argc, char **argv)
             die("expect id");
         hc.has_expected_id = true;
     }
-    struct sc_handshake hs;
-    if (sc_hs_init(&hs, &hc) != 0)
-        die("hs init");
-
     fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2]))};
     if (inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1 || connect(fd, (void *)&sa, sizeof sa) != 0)
@@ -183,6 +239,15 @@ int main(int argc, char **argv)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct timeval tv = {30, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    uint8_t binding[32];
+    if (tls) {
+        tls_start(argv[1], binding);
+        hc.binding = binding;
+        hc.binding_len = sizeof binding;
+    }
+    struct sc_handshake hs;
+    if (sc_hs_init(&hs, &hc) != 0)
+        die("hs init");
 
     uint8_t m1[SC_HS_MSG1_BYTES], m2[SC_HS_MSG2_BYTES], m3[SC_HS_MSG3_BYTES];
     if (sc_hs_write_msg1(&hs, m1) != 0)
@@ -238,7 +303,7 @@ int main(int argc, char **argv)
     if (strcmp(mode, "ok") == 0) {
         n = seal_frame(body, relay_body(body, 5), frame);
         send_all(frame, n);
-        shutdown(fd, SHUT_WR);
+        wire_shutdown();
     } else if (strcmp(mode, "garbage") == 0) {
         uint8_t junk[200];
         randombytes_buf(junk, sizeof junk);
@@ -250,7 +315,7 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "truncate") == 0) {
         n = seal_frame(body, relay_body(body, 100), frame);
         send_all(frame, n / 2);
-        shutdown(fd, SHUT_WR);
+        wire_shutdown();
     } else if (strcmp(mode, "oversize") == 0) {
         /* A sealed length over the maximum: only a keyed peer can do this. */
         uint8_t raw[2] = {0xff, 0xff};
@@ -285,6 +350,7 @@ int main(int argc, char **argv)
     sc_noise_cipher_clear(&rx);
     sc_link_key_free(lk);
     sc_identity_free(id);
+    SSL_free(ssl);
     close(fd);
     return rc;
 }

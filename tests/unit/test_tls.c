@@ -341,26 +341,53 @@ static void test_close_notify_after_queued_bytes(void **state)
     event_base_free(base);
 }
 
-/* A plain peer (no TLS at all) talking to a TLS server fails the layer. */
-static void test_plain_peer(void **state)
+/* What a server makes of bytes that are not a ClientHello: `first` sent
+ * at once; returns the layer's error, its reason in why, and what came
+ * back to the client (nothing before the client's whole first record). */
+static int server_sees(const uint8_t *first, size_t len, char *why, size_t *answered)
 {
-    (void)state;
     struct event_base *base = event_base_new();
     int fds[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
     struct sc_tls_params sp = {.ctx = server_ctx};
     struct end s;
     start_end(base, fds[1], SC_ROLE_SERVER, &sp, &s);
-    uint8_t junk[48];
-    memset(junk, 0x41, sizeof junk);
-    assert_int_equal(write(fds[0], junk, sizeof junk), (ssize_t)sizeof junk);
+    assert_int_equal(write(fds[0], first, len), (ssize_t)len);
     bool always = true;
-    run_until(base, &s.done, &always, 5000);
-    assert_int_equal(s.err, SC_ETLS);
-    assert_non_null(strstr(s.why, "tls: handshake failed"));
-    sc_stream_free(s.s);
+    run_until(base, &s.done, &always, 1000);
+    int err = s.done ? s.err : 0;
+    snprintf(why, 160, "%s", s.why);
+    sc_stream_free(s.s); /* an abortive end writes nothing more */
+    uint8_t back[512];
+    ssize_t n = recv(fds[0], back, sizeof back, MSG_DONTWAIT);
+    *answered = n > 0 ? (size_t)n : 0;
     close(fds[0]);
     event_base_free(base);
+    return err;
+}
+
+static void test_not_a_client_hello(void **state)
+{
+    (void)state;
+    char why[160];
+    size_t back;
+    uint8_t junk[48];
+    memset(junk, 0x41, sizeof junk); /* a plain (non-TLS) client's first bytes */
+    assert_int_equal(server_sees(junk, sizeof junk, why, &back), SC_ETLS);
+    assert_non_null(strstr(why, "tls: not a TLS handshake record"));
+    assert_int_equal(back, 0);
+    /* a record claiming more than 2^14 bytes */
+    const uint8_t big[] = {0x16, 0x03, 0x01, 0x40, 0x01};
+    assert_int_equal(server_sees(big, sizeof big, why, &back), SC_ETLS);
+    /* a partial record: nothing decided yet, nothing spent, nothing said */
+    const uint8_t part[] = {0x16, 0x03, 0x01, 0x00, 0x40, 1, 2, 3};
+    assert_int_equal(server_sees(part, sizeof part, why, &back), 0);
+    assert_int_equal(back, 0);
+    /* a whole handshake record that is not a ClientHello: OpenSSL's turn */
+    uint8_t rec[5 + 16] = {0x16, 0x03, 0x01, 0x00, 16};
+    memset(rec + 5, 0x7f, 16);
+    assert_int_equal(server_sees(rec, sizeof rec, why, &back), SC_ETLS);
+    assert_non_null(strstr(why, "tls: handshake failed"));
 }
 
 /* A link authenticates over the tls layer with binding on both sides. */
@@ -525,7 +552,7 @@ int main(void)
         cmocka_unit_test(test_pins),
         cmocka_unit_test(test_ca_verify),
         cmocka_unit_test(test_close_notify_after_queued_bytes),
-        cmocka_unit_test(test_plain_peer),
+        cmocka_unit_test(test_not_a_client_hello),
         cmocka_unit_test(test_link_over_tls),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
