@@ -472,7 +472,8 @@ static void on_dialed(struct sc_stream *stream, int err, const char *why, void *
     struct app *a = arg;
     a->dial = NULL;
     if (err) {
-        out("connect_failed error=%s why=\"%s\"", sc_err_name(err), why);
+        out("connect_failed error=%s reason=%s why=\"%s\"", sc_err_name(err),
+            sc_reason_name(sc_link_layer_reason(err, SC_REASON_CONNECT_FAILED)), why);
         a->exit_status = 1;
         quit(a);
         return;
