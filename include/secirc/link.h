@@ -205,7 +205,9 @@ void sc_link_close(struct sc_link *link, enum sc_reason reason);
 void sc_link_free(struct sc_link *link);
 /* After a link ends its socket lingers (up to SC_STREAM_LINGER_MS) for the
  * peer's FIN, so the connection never ends with a reset. This closes every
- * such socket on `base` now; call it before event_base_free(). */
+ * such socket on `base` now, after one non-blocking turn of the loop that
+ * lets what links freed last go; call it once the loop has ended (never
+ * from its callbacks), before event_base_free(). */
 void sc_link_finish_lingering(struct event_base *base);
 
 struct sc_link_stats {

@@ -151,9 +151,10 @@ static int settle(struct tls_layer *t, char *why, size_t whylen)
     const unsigned char *sel = NULL;
     unsigned int sel_len = 0;
     SSL_get0_alpn_selected(t->ssl, &sel, &sel_len);
-    if (sel_len >= sizeof t->alpn)
+    if (!sel || sel_len >= sizeof t->alpn)
         sel_len = 0;
-    memcpy(t->alpn, sel, sel_len);
+    if (sel_len)
+        memcpy(t->alpn, sel, sel_len);
     t->alpn[sel_len] = '\0';
     bool bind = t->server ? strcmp(t->alpn, SC_TLS_ALPN_SECIRC_CB) == 0
                           : t->params->channel_binding;
@@ -359,6 +360,10 @@ static void tls_shutdown(void *state)
     struct tls_layer *t = state;
     if (t->state != TLS_READY)
         return;
+    /* No callback of the user's may be scheduled now: a deferred one holds
+     * a reference that keeps the freed filter alive until the loop runs it
+     * (and forever if the program is leaving its loop). */
+    bufferevent_setcb(t->bev, NULL, NULL, NULL, NULL);
     bufferevent_setwatermark(t->below, EV_WRITE, 0, 0);
     bufferevent_enable(t->bev, EV_WRITE); /* libevent's own write path: SSL_write all */
     if (evbuffer_get_length(bufferevent_get_output(t->bev)) == 0)
