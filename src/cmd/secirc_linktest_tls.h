@@ -50,7 +50,7 @@ enum {
     "  connect: --tls-verify none|ca   check the server certificate (default none:\n"         \
     "                             the Noise handshake authenticates the relay)\n"             \
     "  connect: --tls-ca FILE     CA certificates for --tls-verify ca (host name checked)\n"  \
-    "  connect: --tls-pin sha256//BASE64   accept only this server key; repeatable\n"         \
+    "  connect: --tls-pin sha256//BASE64   server key pin; repeatable (one must match)\n"    \
     "  connect: --tls-sni NAME    server name sent (default: --host, unless an address)\n"    \
     "  connect: --channel-binding require|off   bind the link to the TLS session\n"           \
     "                             (ALPN secirc/1+cb; default require) or not (secirc/1)\n"
