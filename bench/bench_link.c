@@ -6,6 +6,9 @@
  *     bulk SECONDS SIZE   one link, SIZE-byte messages kept queued; MB/s and
  *                         GB/s (10^6, 10^9 payload bytes) at the receiver
  *     rate SECONDS SIZE   the same, reported as messages/s (SIZE 64)
+ *     tls-bulk, tls-rate  the same over the tls transport layer (TLS 1.3,
+ *                         channel binding; a throw-away self-signed P-256
+ *                         certificate made in a temporary directory)
  *     rtt COUNT           16-byte request/echo round trips, then COUNT
  *                         sc_link_ping round trips; p50/p99/p999 in µs
  *     idle N              N authenticated idle links; RSS per link on both
@@ -50,6 +53,7 @@
 #include "secirc/listener.h"
 #include "secirc/log.h"
 #include "link/link_stream.h"
+#include "transport/tls.h"
 #include "transport/transport.h"
 #include "transport/websocket.h"
 
@@ -177,13 +181,34 @@ struct run {
     double seconds; /* bulk, rate */
     size_t size;    /* bulk, rate */
     long count;     /* rtt: round trips; idle: links */
+    bool tls;       /* tls-bulk, tls-rate: over the tls layer */
 };
 
 /* What both processes share: keys from fixed seeds, the link template. */
 struct keys {
     struct sc_identity *listener_id, *connector_id;
     struct sc_link_key *listener_key, *connector_key;
+    SSL_CTX *tls_server, *tls_client; /* when a run is over tls */
 };
+
+/* A throw-away certificate and both TLS contexts; the files are removed
+ * at once (the server context holds what it read). */
+static void make_tls(struct keys *k)
+{
+    char dir[] = "/tmp/bench_link-tls-XXXXXX", cert[64], key[64], err[256];
+    if (!mkdtemp(dir))
+        die("mkdtemp: %s", strerror(errno));
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    int rc = sc_tls_self_signed(cert, key, "127.0.0.1", err, sizeof err);
+    if (!rc)
+        rc = sc_tls_server_ctx_new(cert, key, 0, &k->tls_server, err, sizeof err);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
+    if (rc || sc_tls_client_ctx_new(0, SC_TLS_VERIFY_NONE, NULL, &k->tls_client, err, sizeof err))
+        die("tls: %s", err);
+}
 
 static void make_keys(struct keys *k)
 {
@@ -462,9 +487,13 @@ static json_t *run_listener(const struct run *r, const struct keys *k, int port_
         port = ntohs(sin.sin_port);
     } else {
         int err = sc_listener_new(s.base, &cfg, &s.listener);
-        struct sc_layer_spec ws = {.ops = &sc_layer_websocket, .params = &ws_server_params};
-        if (!err && g_ws)
-            err = sc_listener_set_layers(s.listener, &ws, 1);
+        static struct sc_tls_params tls;
+        tls.ctx = k->tls_server;
+        struct sc_layer_spec layer = {.ops = &sc_layer_tls, .params = &tls};
+        if (g_ws)
+            layer = (struct sc_layer_spec){.ops = &sc_layer_websocket, .params = &ws_server_params};
+        if (!err && (g_ws || r->tls))
+            err = sc_listener_set_layers(s.listener, &layer, 1);
         if (err)
             die("sc_listener_new: %s", sc_strerror(err));
         port = sc_listener_port(s.listener);
@@ -515,6 +544,7 @@ static json_t *run_listener(const struct run *r, const struct keys *k, int port_
 
 struct connector_side {
     const struct run *run;
+    SSL_CTX *tls_client; /* run->tls */
     struct event_base *base;
     struct sc_link_config lc;
     uint16_t port;
@@ -791,11 +821,18 @@ static void dial_one(struct connector_side *c)
     spec.port = c->port;
     spec.timeout_ms = c->lc.connection_timeout_ms;
     static struct sc_ws_params ws_client_params = {.host = "127.0.0.1", .subprotocol = true};
+    static struct sc_tls_params tls;
     if (g_ws) {
         ws_client_params.port = c->port;
         spec.nlayers = 1;
         spec.layers[0] = (struct sc_layer_spec){.ops = &sc_layer_websocket,
                                                 .params = &ws_client_params};
+    } else if (c->run->tls) {
+        tls.ctx = c->tls_client;
+        tls.host = spec.host;
+        tls.channel_binding = true;
+        spec.nlayers = 1;
+        spec.layers[0] = (struct sc_layer_spec){.ops = &sc_layer_tls, .params = &tls};
     }
     struct sc_dial *dial;
     int err = sc_dial_start(c->base, &spec, on_dialed, c, &dial);
@@ -869,6 +906,7 @@ static void run_connector(const struct run *r, const struct keys *k, int port_fd
     struct connector_side c;
     memset(&c, 0, sizeof c);
     c.run = r;
+    c.tls_client = k->tls_client;
     c.result_fd = result_fd;
     struct pollfd pfd = {.fd = port_fd, .events = POLLIN};
     if (poll(&pfd, 1, 10000) != 1 || read(port_fd, &c.port, sizeof c.port) != (ssize_t)sizeof c.port)
@@ -1091,7 +1129,8 @@ static int run_mode(const struct run *r, const struct keys *k, bool json)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_link [--json] [--ws] MODE ARGS [MODE ARGS ...]\n"
-                    "  bulk SECONDS SIZE | rate SECONDS SIZE | rtt COUNT | idle N | rawrtt COUNT\n");
+                    "  bulk SECONDS SIZE | rate SECONDS SIZE | rtt COUNT | idle N | rawrtt COUNT\n"
+                    "  tls-bulk SECONDS SIZE | tls-rate SECONDS SIZE\n");
     exit(1);
 }
 
@@ -1135,11 +1174,15 @@ int main(int argc, char **argv)
         struct run *r = &runs[nruns++];
         memset(r, 0, sizeof *r);
         r->name = argv[i];
-        if ((strcmp(argv[i], "bulk") == 0 || strcmp(argv[i], "rate") == 0) && i + 2 < argc) {
-            r->mode = argv[i][0] == 'b' ? MODE_BULK : MODE_RATE;
+        r->tls = strncmp(argv[i], "tls-", 4) == 0;
+        const char *base = argv[i] + (r->tls ? 4 : 0);
+        if ((strcmp(base, "bulk") == 0 || strcmp(base, "rate") == 0) && i + 2 < argc) {
+            r->mode = base[0] == 'b' ? MODE_BULK : MODE_RATE;
             r->seconds = parse_seconds(argv[i + 1]);
             r->size = (size_t)parse_long(argv[i + 2], 1, MAX_SIZE);
             i += 3;
+        } else if (r->tls) {
+            usage();
         } else if ((strcmp(argv[i], "rtt") == 0 || strcmp(argv[i], "rawrtt") == 0) && i + 1 < argc) {
             r->mode = argv[i][0] == 'r' && argv[i][1] == 't' ? MODE_RTT : MODE_RAWRTT;
             r->count = parse_long(argv[i + 1], 1, 10000000);
@@ -1166,7 +1209,11 @@ int main(int argc, char **argv)
         (void)setrlimit(RLIMIT_NOFILE, &rl);
     }
     struct keys k;
+    memset(&k, 0, sizeof k);
     make_keys(&k);
+    for (size_t i = 0; i < nruns; i++)
+        if (runs[i].tls && !k.tls_server)
+            make_tls(&k);
     fprintf(human, "bench_link: libsodium %s, libevent %s\n", sodium_version_string(),
             event_get_version());
     int status = 0;
@@ -1176,5 +1223,7 @@ int main(int argc, char **argv)
     sc_link_key_free(k.connector_key);
     sc_identity_free(k.listener_id);
     sc_identity_free(k.connector_id);
+    SSL_CTX_free(k.tls_server);
+    SSL_CTX_free(k.tls_client);
     return status;
 }

@@ -41,7 +41,11 @@
     XX(ENOSPC, -32, "no space left on device")                             \
     XX(EPROXY, -33, "proxy failed")                                 \
     XX(EPROXYAUTH, -34, "proxy refused the credentials")            \
-    XX(EONION, -35, "onion service unreachable")
+    XX(EONION, -35, "onion service unreachable") \
+    XX(ETLS, -36, "TLS handshake failed")                                  \
+    XX(ETLSVERSION, -37, "no common TLS protocol version")                 \
+    XX(ETLSCERT, -38, "TLS certificate not accepted")                      \
+    XX(ETLSKEY, -39, "TLS private key does not match the certificate")
 
 enum sc_error {
     SC_OK = 0,

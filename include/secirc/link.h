@@ -54,7 +54,10 @@ struct bufferevent;
     XX(PROXY_AUTH_FAILED, 28, "proxy_auth_failed", "the proxy (SOCKS5 or HTTP CONNECT) refused our credentials") \
     XX(TOR_UNAVAILABLE, 29, "tor_unavailable", "nothing accepts connections on the Tor SOCKS port") \
     XX(ONION_UNREACHABLE, 30, "onion_unreachable", "Tor could not reach the onion service") \
-    XX(WEBSOCKET_FAILED, 31, "websocket_failed", "WebSocket upgrade refused or frames malformed")
+    XX(WEBSOCKET_FAILED, 31, "websocket_failed", "WebSocket upgrade refused or frames malformed") \
+    XX(TLS_FAILED, 32, "tls_failed", "TLS handshake failed")                     \
+    XX(TLS_VERSION, 33, "tls_version", "no common TLS protocol version")         \
+    XX(TLS_CERT, 34, "tls_cert", "TLS certificate not verified or pin mismatch")
 
 enum sc_reason {
 #define SC_REASON_ENUM(name, code, str, text) SC_REASON_##name = (code),
@@ -207,7 +210,9 @@ void sc_link_close(struct sc_link *link, enum sc_reason reason);
 void sc_link_free(struct sc_link *link);
 /* After a link ends its socket lingers (up to SC_STREAM_LINGER_MS) for the
  * peer's FIN, so the connection never ends with a reset. This closes every
- * such socket on `base` now; call it before event_base_free(). */
+ * such socket on `base` now, after one non-blocking turn of the loop that
+ * lets what links freed last go; call it once the loop has ended (never
+ * from its callbacks), before event_base_free(). */
 void sc_link_finish_lingering(struct event_base *base);
 
 struct sc_link_stats {

@@ -68,6 +68,7 @@ struct sc_listen_spec {
     uint16_t port;          /* 0: any free port (see sc_manager_get_status) */
     enum sc_path_type type; /* tcp or websocket */
     const char *ws_path;    /* websocket: the resource path (NULL: "/relay"; copied) */
+    bool tls;               /* TLS under the link (and under websocket: wss) */
     /* The target of our onion service: every connection comes from the
      * local tor (127.0.0.1), so admission is not keyed by source address
      * (no per-address caps or rates): the total caps, eviction of the
@@ -95,8 +96,17 @@ struct sc_manager_config {
      * default) turns into circuits of that peer's own (true). false: no
      * authentication offered (a SOCKS proxy that is not tor). */
     bool tor_stream_isolation;
+    /* TLS (docs/PROTOCOL.md, "TLS"): the certificate and key (PEM) of the
+     * listeners with `tls`, read at sc_manager_new and at each
+     * sc_manager_set_config (a renewed certificate applies to new
+     * connections); ssl_enabled is the embedder's default (the manager
+     * follows each listen and relay spec's own `tls`). */
     bool ssl_enabled;
     const char *ssl_cert_path, *ssl_key_path;
+    bool tls_allow_v1_2;            /* TLS 1.2 too (false: TLS 1.3 only) */
+    bool tls_verify_ca;             /* check servers' chains against tls_ca_file and the host */
+    const char *tls_ca_file;
+    bool tls_channel_binding;       /* bind links to their TLS session (true) */
     /* --- secirc's ----------------------------------------------------------- */
     uint32_t heartbeat_miss_limit;  /* 3 */
     uint32_t backoff_max_ms;        /* backoff cap (300 s) */
@@ -139,6 +149,11 @@ struct sc_relay_spec {
      * CONNECT proxy, http://[user:password@]host:port (NULL: none); copied */
     const char *ws_path;
     const char *http_proxy;
+    /* TLS under the link (tcp, tor) or under websocket (wss), optionally
+     * with the SHA-256 of the server's SubjectPublicKeyInfo to match. */
+    bool tls;
+    bool has_tls_pin;
+    uint8_t tls_pin[32];
 };
 
 /* What the manager knows of one path (the seed's "available connections"). */

@@ -24,6 +24,7 @@
 
 #include "cmd/secirc_linktest_socks5.h"
 #include "cmd/cli.h"
+#include "cmd/secirc_linktest_tls.h"
 #include "link/link_stream.h"
 #include "secirc/identity.h"
 #include "secirc/link.h"
@@ -64,6 +65,7 @@ struct app {
     const char *ws_origins[MAX_WS_ORIGINS];
     struct sc_http_connect_params proxy;
     struct sc_http_proxy proxy_at; /* where the dial goes */
+    struct sc_linktest_tls tls; /* --tls: a tls layer above tcp (and --layer) */
     struct event *stdin_ev, *sigint_ev, *sigterm_ev, *rotate_ev, *quit_ev;
     struct evbuffer *stdin_buf;
     enum sc_reason reject;
@@ -212,9 +214,10 @@ static void on_authenticated(struct sc_link *link, void *arg)
     struct sc_stream_info si;
     sc_link_stream_info(link, &si);
     out("authenticated peer=%s peer_link_key=%s role=%s priority=%u max_message=%u "
-        "heartbeat_ms=%u transport=%s",
+        "heartbeat_ms=%u transport=%s%s%s%s",
         id, lk, sc_link_is_initiator(link) ? "initiator" : "responder", ai->priority,
-        ai->max_message_bytes, ai->heartbeat_interval_ms, si.transport);
+        ai->max_message_bytes, ai->heartbeat_interval_ms, si.transport, si.alpn[0] ? " alpn=" : "",
+        si.alpn, si.has_binding ? " binding=yes" : "");
     if (!a->bulk_link && (a->send_count || a->recv_check)) {
         a->bulk_link = link;
         pump(a);
@@ -539,6 +542,7 @@ static void usage(FILE *f)
             "  --ws-allow-origin ORIGIN   (listen) allow this Origin; repeatable (default: any)\n"
             "  --http-proxy URL           (connect) through an HTTP CONNECT proxy,\n"
             "                             http://[USER:PASSWORD@]HOST:PORT\n"
+            SC_LINKTEST_TLS_USAGE
             "connect options:\n"
             "  --source ADDR              local address to connect from\n"
             SC_LINKTEST_SOCKS5_USAGE
@@ -622,6 +626,7 @@ static const struct option options[] = {
     {"ws-origin", required_argument, 0, O_WS_ORIGIN},
     {"ws-allow-origin", required_argument, 0, O_WS_ALLOW_ORIGIN},
     {"http-proxy", required_argument, 0, O_HTTP_PROXY},
+    SC_LINKTEST_TLS_OPTIONS,
     {"source", required_argument, 0, O_SOURCE},
     SC_LINKTEST_SOCKS5_OPTIONS,
     {"probe-resistance", no_argument, 0, O_PROBE},
@@ -655,7 +660,8 @@ static const struct option options[] = {
 /* Options whose argument is a number. */
 static bool numeric_option(int c)
 {
-    if (c >= SC_LINKTEST_SOCKS5 && c < SC_LINKTEST_SOCKS5_END)
+    if ((c >= SC_LINKTEST_SOCKS5 && c < SC_LINKTEST_SOCKS5_END) ||
+        (c >= SC_LINKTEST_TLS && c < SC_LINKTEST_TLS_END))
         return false;
     switch (c) {
     case O_KEY: case O_ADDRESS: case O_HOST: case O_EXPECT: case O_LAYER: case O_SOURCE:
@@ -796,6 +802,8 @@ static int apply_option(struct app *a, struct cli_paths *p, int c, const char *a
     default:
         if (c >= SC_LINKTEST_SOCKS5 && c < SC_LINKTEST_SOCKS5_END)
             return sc_linktest_socks5_option(&a->socks5, c, arg);
+        if (c >= SC_LINKTEST_TLS && c < SC_LINKTEST_TLS_END)
+            return sc_linktest_tls_option(&a->tls, c, arg);
         usage(stderr);
         return 2;
     }
@@ -858,24 +866,32 @@ static void set_fd_limit(uint64_t want)
 
 /* ---- set-up and main ---------------------------------------------------------- */
 
-/* The layers above tcp, bottom-up: [socks5 | http_connect] [xor] [websocket]. */
-static size_t build_layers(struct app *a, struct sc_layer_spec *out)
+/* The layers above tcp, bottom-up: [socks5 | http_connect] [--layer] [tls]
+ * [websocket]. 0 or an exit status. */
+static int build_layers(struct app *a, const char *address, struct sc_layer_spec *out, size_t *n)
 {
-    size_t n = 0;
+    *n = 0;
     if (a->socks5.on)
-        out[n++] = a->socks5.layer;
+        out[(*n)++] = a->socks5.layer;
     else if (a->use_proxy && !a->listen_mode)
-        out[n++] = (struct sc_layer_spec){.ops = &sc_layer_http_connect, .params = &a->proxy};
+        out[(*n)++] = (struct sc_layer_spec){.ops = &sc_layer_http_connect, .params = &a->proxy};
     if (a->has_layer)
-        out[n++] = a->layer;
+        out[(*n)++] = a->layer;
+    struct sc_layer_spec tls;
+    int rc = sc_linktest_tls_setup(&a->tls, a->listen_mode, a->host, address, &tls);
+    if (rc)
+        return rc;
+    if (a->tls.on)
+        out[(*n)++] = tls;
     if (a->use_ws) {
         a->ws.host = a->host;
         a->ws.port = a->port;
+        a->ws.tls = a->tls.on;
         a->ws.subprotocol = true;
         a->ws.origins = a->ws_origins;
-        out[n++] = (struct sc_layer_spec){.ops = &sc_layer_websocket, .params = &a->ws};
+        out[(*n)++] = (struct sc_layer_spec){.ops = &sc_layer_websocket, .params = &a->ws};
     }
-    return n;
+    return 0;
 }
 
 static int start_listening(struct app *a, const char *address, const char *idhex)
@@ -886,11 +902,14 @@ static int start_listening(struct app *a, const char *address, const char *idhex
     a->lcfg.on_link = on_link;
     a->lcfg.on_failed = on_failed;
     a->lcfg.arg = a;
+    struct sc_layer_spec specs[SC_STREAM_LAYERS_MAX];
+    size_t nspecs;
+    int rc = build_layers(a, address, specs, &nspecs);
+    if (rc)
+        return rc;
     int err = sc_listener_new(a->base, &a->lcfg, &a->listener);
-    struct sc_layer_spec layers[SC_STREAM_LAYERS_MAX];
-    size_t nlayers = build_layers(a, layers);
-    if (!err && nlayers)
-        err = sc_listener_set_layers(a->listener, layers, nlayers);
+    if (!err && nspecs)
+        err = sc_listener_set_layers(a->listener, specs, nspecs);
     if (err) {
         fprintf(stderr, "secirc link-test: cannot listen on %s:%u: %s\n", address, a->port,
                 sc_strerror(err));
@@ -908,7 +927,9 @@ static int start_connecting(struct app *a)
                                 .source_address = a->source,
                                 .timeout_ms = a->lc.connection_timeout_ms,
                                 .dns = a->dns};
-    spec.nlayers = build_layers(a, spec.layers);
+    int rc = build_layers(a, NULL, spec.layers, &spec.nlayers);
+    if (rc)
+        return rc;
     if (a->socks5.on) { /* tcp to the proxy; the target goes to it by name */
         spec.host = a->socks5.proxy_host;
         spec.port = a->socks5.proxy_port;
@@ -963,6 +984,7 @@ static void cleanup(struct app *a)
         sc_link_finish_lingering(a->base);
         event_base_free(a->base);
     }
+    sc_linktest_tls_free(&a->tls);
     sc_link_key_free(a->link_key);
     sc_link_key_free(a->old_link_key);
     sc_identity_free(a->identity);

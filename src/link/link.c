@@ -173,21 +173,6 @@ static enum sc_stream_end stream_end_for(enum sc_reason r)
     }
 }
 
-enum sc_reason sc_link_layer_reason(const struct sc_layer_ops *ops, int err)
-{
-    if (err == SC_ETIMEDOUT)
-        return SC_REASON_TIMEOUT;
-    if (err == SC_ECONNRESET)
-        return SC_REASON_PEER_CLOSED;
-    if (err == SC_EPROXY || err == SC_EPROXYAUTH || err == SC_EONION) /* socks5, http_connect */
-        return sc_link_socks5_reason(err, SC_REASON_PROXY_FAILED);
-    if (ops == &sc_layer_websocket)
-        return SC_REASON_WEBSOCKET_FAILED;
-    if (ops == &sc_layer_http_connect)
-        return SC_REASON_PROXY_FAILED;
-    return SC_REASON_PROTOCOL_ERROR;
-}
-
 static void finalize(struct sc_link *link, enum stream_end how)
 {
     if (link->state == SC_LINK_CLOSED)

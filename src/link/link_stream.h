@@ -41,8 +41,11 @@ void sc_link_end_silently(struct sc_link *link, enum sc_reason reason);
 
 /* The reason a transport layer's failure counts under, from the layer and
  * error that sc_stream_fault or sc_dial_fault report: a layer's deadline is
- * timeout, the peer leaving mid-negotiation peer_closed, the websocket and
- * http_connect layers websocket_failed and proxy_failed, anything else
+ * timeout, the peer leaving mid-negotiation peer_closed; the TLS errors
+ * (SC_ETLS tls_failed, SC_ETLSVERSION tls_version, SC_ETLSCERT tls_cert) and
+ * the proxies' (SC_EPROXY proxy_failed, SC_EPROXYAUTH proxy_auth_failed,
+ * SC_EONION onion_unreachable) their own; else the websocket layer
+ * websocket_failed, http_connect proxy_failed, anything else
  * protocol_error. */
 enum sc_reason sc_link_layer_reason(const struct sc_layer_ops *layer, int err);
 

@@ -103,6 +103,7 @@ void sc_manager_config_defaults(struct sc_manager_config *c)
     c->tor_dial_timeout_ms = SC_TOR_DIAL_TIMEOUT_MS_DEFAULT;
     c->tor_max_dials_in_flight = SC_TOR_DIALS_IN_FLIGHT_DEFAULT;
     c->tor_stream_isolation = true;
+    c->tls_channel_binding = true;
     c->heartbeat_miss_limit = SC_HEARTBEAT_MISS_LIMIT_DEFAULT;
     c->backoff_max_ms = SC_BACKOFF_MAX_MS_DEFAULT;
     c->healthy_after_ms = SC_HEALTHY_AFTER_MS_DEFAULT;
@@ -148,11 +149,38 @@ static bool listen_spec_ok(const struct sc_manager_config *c, const struct sc_li
     }
 }
 
+/* The TLS contexts a configuration asks for: a server one when a listener
+ * has TLS (`listen`: the listeners as they are), a client one always. */
+static int tls_contexts(const struct sc_manager_config *c, const struct sc_listen_spec *listen,
+                        size_t nlisten, SSL_CTX **server, SSL_CTX **client)
+{
+    *server = *client = NULL;
+    int min = c->tls_allow_v1_2 ? TLS1_2_VERSION : TLS1_3_VERSION;
+    char err[512] = "";
+    bool any = false;
+    for (size_t i = 0; i < nlisten; i++)
+        any |= listen[i].tls;
+    int rc = any ? sc_tls_server_ctx_new(c->ssl_cert_path, c->ssl_key_path, min, server, err, sizeof err)
+                 : 0;
+    if (!rc)
+        rc = sc_tls_client_ctx_new(min, c->tls_verify_ca ? SC_TLS_VERIFY_CA : SC_TLS_VERIFY_NONE,
+                                   c->tls_ca_file, client, err, sizeof err);
+    if (rc) {
+        sc_log(SC_LOG_ERROR, "manager.tls_failed", "error=%s why=\"%s\"", sc_err_name(rc), err);
+        SSL_CTX_free(*server);
+        *server = NULL;
+    }
+    return rc;
+}
+
 static int check_config(const struct sc_manager_config *c)
 {
     for (size_t i = 0; i < c->n_listeners && i < SC_MANAGER_LISTENERS_MAX; i++)
-        if (!listen_spec_ok(c, &c->listeners[i]))
+        if (!listen_spec_ok(c, &c->listeners[i]) ||
+            (c->listeners[i].tls && (!c->ssl_cert_path || !c->ssl_key_path)))
             return SC_EINVAL;
+    if (c->tls_verify_ca && !c->tls_ca_file)
+        return SC_EINVAL;
     if (!c->max_connections || c->min_connections > c->max_connections ||
         !c->connection_timeout_ms || !c->reconnect_interval_ms || !c->max_retry_attempts ||
         !c->retry_delay_ms || c->backoff_max_ms < c->retry_delay_ms || !c->max_dials_in_flight ||
@@ -474,6 +502,8 @@ int sc_manager_new(struct event_base *base, const struct sc_manager_config *cfg,
     m->cfg.websocket_origins = (const char *const *)m->origins;
     adopt_tor_host(m, cfg->tor_socks_host);
     m->tor_backoff = (struct sc_backoff){.base_ms = cfg->retry_delay_ms, .cap_ms = cfg->backoff_max_ms};
+    if (!err)
+        err = tls_contexts(cfg, m->listen, cfg->n_listeners, &m->listen_tls.ctx, &m->tls_client);
     m->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
     if (!m->dns)
         m->dns = evdns_base_new(base, 0); /* no resolv.conf: names fail, literals work */
@@ -524,16 +554,19 @@ static int open_listener(struct sc_manager *m, const struct sc_listen_spec *spec
     lc.on_link = sc_mgr_on_inbound;
     lc.arg = m;
     int err = sc_listener_new(m->base, &lc, &m->listeners[m->nlisteners]);
-    if (!err && spec->type == SC_PATH_WEBSOCKET) {
+    struct sc_layer_spec layers[2];
+    size_t n = 0;
+    if (spec->tls)
+        layers[n++] = (struct sc_layer_spec){&sc_layer_tls, &m->listen_tls};
+    if (spec->type == SC_PATH_WEBSOCKET) {
         struct sc_ws_params *ws = &m->listen_ws[m->nlisteners];
         *ws = (struct sc_ws_params){.path = spec->ws_path,
                                     .origins = m->cfg.websocket_origins,
                                     .norigins = m->cfg.n_websocket_origins};
-        struct sc_layer_spec layer = {&sc_layer_websocket, ws};
-        err = sc_listener_set_layers(m->listeners[m->nlisteners], &layer, 1);
-        if (err)
-            sc_listener_free(m->listeners[m->nlisteners]);
+        layers[n++] = (struct sc_layer_spec){&sc_layer_websocket, ws};
     }
+    if (!err && n && (err = sc_listener_set_layers(m->listeners[m->nlisteners], layers, n)) != 0)
+        sc_listener_free(m->listeners[m->nlisteners]);
     if (err) {
         sc_log(SC_LOG_ERROR, "manager.listen_failed", "address=%s port=%u error=\"%s\"",
                spec->address, spec->port, sc_strerror(err));
@@ -638,14 +671,25 @@ void sc_manager_free(struct sc_manager *m)
     for (size_t i = 0; m->origins && i < m->cfg.n_websocket_origins; i++)
         free(m->origins[i]);
     free(m->origins);
+    SSL_CTX_free(m->listen_tls.ctx);
+    SSL_CTX_free(m->tls_client);
     free(m);
 }
 
 int sc_manager_set_config(struct sc_manager *m, const struct sc_manager_config *cfg)
 {
     int err = check_config(cfg);
+    SSL_CTX *server = NULL, *client = NULL;
+    if (!err) /* a renewed certificate, another CA file: for new connections */
+        err = tls_contexts(cfg, m->listen, m->cfg.n_listeners, &server, &client);
     if (err)
         return err;
+    if (server) {
+        SSL_CTX_free(m->listen_tls.ctx); /* connections up keep their reference */
+        m->listen_tls.ctx = server;
+    }
+    SSL_CTX_free(m->tls_client);
+    m->tls_client = client;
     size_t nlisten = m->cfg.n_listeners, norigins = m->cfg.n_websocket_origins;
     bool tcp = m->cfg.enable_tcp;
     m->cfg = *cfg;

@@ -241,6 +241,12 @@ void sc_mgr_dial(struct mpath *p)
         spec.timeout_ms = m->cfg.tor_dial_timeout_ms;
         spec.layers[spec.nlayers++] = (struct sc_layer_spec){&sc_layer_socks5, &p->socks};
     }
+    if (p->spec.tls) {
+        p->tls = (struct sc_tls_params){.ctx = m->tls_client, .host = p->host,
+                                        .channel_binding = m->cfg.tls_channel_binding,
+                                        .npins = p->spec.has_tls_pin};
+        memcpy(p->tls.pins[0], p->spec.tls_pin, sizeof p->spec.tls_pin);
+    }
     if (p->spec.type == SC_PATH_WEBSOCKET) {
         if (p->has_proxy) { /* tcp to the proxy, which tunnels to the relay */
             spec.host = p->proxy.host;
@@ -251,9 +257,13 @@ void sc_mgr_dial(struct mpath *p)
                 .password = p->proxy.has_user ? p->proxy.password : NULL};
             spec.layers[spec.nlayers++] = (struct sc_layer_spec){&sc_layer_http_connect, &p->tunnel};
         }
+        if (p->spec.tls) /* wss */
+            spec.layers[spec.nlayers++] = (struct sc_layer_spec){&sc_layer_tls, &p->tls};
         p->ws = (struct sc_ws_params){.path = p->ws_path, .host = p->host, .port = p->spec.port,
-                                      .subprotocol = true};
+                                      .tls = p->spec.tls, .subprotocol = true};
         spec.layers[spec.nlayers++] = (struct sc_layer_spec){&sc_layer_websocket, &p->ws};
+    } else if (p->spec.tls) { /* over tcp, or over tor's socks5 */
+        spec.layers[spec.nlayers++] = (struct sc_layer_spec){&sc_layer_tls, &p->tls};
     }
     if (!err)
         err = sc_dial_start(m->base, &spec, on_dialed, p, &p->dial);

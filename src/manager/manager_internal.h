@@ -14,6 +14,7 @@
 #include "secirc/manager.h"
 #include "transport/http_connect.h"
 #include "transport/socks5.h"
+#include "transport/tls.h"
 #include "transport/websocket.h"
 #include "transport/socks5_proto.h"
 #include "util/ratelimit.h"
@@ -81,6 +82,7 @@ struct mpath {
     bool has_proxy;
     struct sc_http_proxy proxy;
     struct sc_http_connect_params tunnel;
+    struct sc_tls_params tls;
     uint64_t auth_ms;         /* when its current link authenticated */
     /* Counters of the links that ended on this path. */
     uint64_t messages_sent, messages_received, bytes_sent, bytes_received;
@@ -110,6 +112,8 @@ struct sc_manager {
     char *listen_addr[SC_MANAGER_LISTENERS_MAX];
     char *listen_path[SC_MANAGER_LISTENERS_MAX];
     struct sc_ws_params listen_ws[SC_MANAGER_LISTENERS_MAX]; /* websocket listeners' layer */
+    struct sc_tls_params listen_tls; /* every TLS listener's: the server context */
+    SSL_CTX *tls_client;             /* every TLS dial's */
     char **origins; /* cfg.websocket_origins points here */
     const struct sc_identity *identity;
     struct sc_link_key *link_key;

@@ -21,6 +21,7 @@
 
 #include "relay/daemon_internal.h"
 #include "relay/tor_control.h"
+#include "transport/tls.h"
 #include "util/hex.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -74,6 +75,10 @@ void sc_daemon_manager_config(const struct sc_relay_config *cfg, struct sc_manag
     mc->ssl_enabled = c->ssl_enabled;
     mc->ssl_cert_path = c->ssl_cert_path;
     mc->ssl_key_path = c->ssl_key_path;
+    mc->tls_allow_v1_2 = cfg->tls.min_version == SC_RELAY_TLS_1_2;
+    mc->tls_verify_ca = cfg->tls.verify == SC_RELAY_TLS_VERIFY_CA;
+    mc->tls_ca_file = cfg->tls.ca_file;
+    mc->tls_channel_binding = cfg->tls.require_channel_binding;
     mc->heartbeat_miss_limit = c->heartbeat_miss_limit;
     mc->backoff_max_ms = c->backoff_max_s * 1000u;
     mc->healthy_after_ms = c->healthy_after_s * 1000u;
@@ -107,7 +112,8 @@ void sc_daemon_manager_config(const struct sc_relay_config *cfg, struct sc_manag
         listen[i] = (struct sc_listen_spec){.address = cfg->listeners[i].address,
                                             .port = cfg->listeners[i].port,
                                             .type = path_type(cfg->listeners[i].type),
-                                            .ws_path = cfg->listeners[i].path};
+                                            .ws_path = cfg->listeners[i].path,
+                                            .tls = cfg->listeners[i].ssl_enabled};
     /* Our onion service's target: its own loopback listener, admission not
      * keyed by the source address (every connection comes from tor). */
     if (c->enable_tor && cfg->tor.control_port)
@@ -132,8 +138,10 @@ static int add_relay(struct sc_daemon *d, const struct sc_relay_config_relay *c)
         return SC_ELIMIT;
     struct sc_relay_spec spec = {.has_id = c->has_id, .type = path_type(c->type), .host = c->host,
                                  .port = c->port, .priority = c->priority, .ws_path = c->path,
-                                 .http_proxy = c->http_proxy};
+                                 .http_proxy = c->http_proxy, .tls = c->ssl_enabled,
+                                 .has_tls_pin = c->has_tls_pin};
     memcpy(spec.id, c->id, SC_RELAY_ID_BYTES);
+    memcpy(spec.tls_pin, c->tls_pin_sha256, sizeof spec.tls_pin);
     if (!spec.has_id && d->pins)
         spec.has_id = sc_pins_lookup(d->pins, sc_relay_transport_name(c->type), c->host, c->port,
                                      spec.id);
@@ -527,6 +535,49 @@ static int start_onion(struct sc_daemon *d, size_t listener)
     return err;
 }
 
+/* TLS listeners need a certificate: when neither ssl_cert_path nor
+ * ssl_key_path exists yet, a self-signed one is made (ECDSA P-256, key mode
+ * 0600, in a directory created 0700): the relay ID authenticates relays, the
+ * certificate is camouflage. Its pin goes to the log for peers that want
+ * one (tls_pin). 0, or -1 with the reason on stderr. */
+static int ensure_tls_certificate(const struct sc_relay_config *cfg)
+{
+    bool any = false;
+    for (size_t i = 0; i < cfg->n_listeners; i++)
+        any |= cfg->listeners[i].ssl_enabled;
+    const char *cert = cfg->manager.ssl_cert_path, *key = cfg->manager.ssl_key_path;
+    if (!any || !cert || !key)
+        return 0;
+    bool have_cert = access(cert, F_OK) == 0, have_key = access(key, F_OK) == 0;
+    if (have_cert && have_key)
+        return 0;
+    if (have_cert || have_key) {
+        fprintf(stderr, "secircd: %s exists but %s does not: give both or neither\n",
+                have_cert ? cert : key, have_cert ? key : cert);
+        return -1;
+    }
+    char dir[4096], err[512];
+    snprintf(dir, sizeof dir, "%s", cert);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            fprintf(stderr, "secircd: cannot create %s for the TLS certificate: %s\n", dir,
+                    strerror(errno));
+            return -1;
+        }
+    }
+    char pin[64];
+    if (sc_tls_self_signed(cert, key, "secirc-relay", err, sizeof err) != 0 ||
+        sc_tls_pin_from_cert_file(cert, pin, sizeof pin, err, sizeof err) != 0) {
+        fprintf(stderr, "secircd: %s\n", err);
+        return -1;
+    }
+    sc_log(SC_LOG_INFO, "tls.certificate_created", "cert=%s key=%s mode=0600 tls_pin=%s", cert, key,
+           pin);
+    return 0;
+}
+
 static int start(struct sc_daemon *d)
 {
     apply_logging(d->cfg);
@@ -543,6 +594,8 @@ static int start(struct sc_daemon *d)
         sc_log(SC_LOG_WARN, "pins.unreadable", "file=%s", pins_path);
     err = sc_dedup_new(d->cfg->mesh.dedup_max_entries, (uint64_t)d->cfg->mesh.dedup_window_s * 1000u,
                        &d->dedup);
+    if (!err && ensure_tls_certificate(d->cfg) != 0)
+        return 1;
     struct sc_manager_config mc;
     struct sc_listen_spec listen[SC_DAEMON_LISTENERS_MAX];
     sc_daemon_manager_config(d->cfg, &mc, listen);

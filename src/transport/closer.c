@@ -194,6 +194,12 @@ struct sc_closer *sc_closer_start(struct bufferevent *bev, bool silent, uint64_t
 
 void sc_closers_finish_all(struct event_base *base)
 {
+    /* One non-blocking turn of the loop first (the loop has ended: this
+     * is teardown): a layer's bufferevent freed in the last turn may still
+     * have a deferred callback queued, which holds a reference on it (and
+     * on the level below); event_base_free() would drop that callback
+     * without releasing the reference. */
+    event_base_loop(base, EVLOOP_NONBLOCK);
     for (;;) {
         pthread_mutex_lock(&lingering_lock);
         struct sc_closer *c = lingering;

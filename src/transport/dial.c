@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "secirc/limits.h"
 #include "transport/transport.h"
 #include "util/check.h"
 #include "util/log.h"
@@ -105,7 +106,9 @@ static void finish(struct sc_dial *d, int err, const char *why)
         d->bev = NULL;
     }
     if (err && d->stream) {
-        sc_stream_free(d->stream);
+        /* A layer's last words (a TLS alert: "bad certificate", "protocol
+         * version") still go out, so the server can tell why. */
+        sc_stream_close(d->stream, SC_STREAM_LINGER_PREAUTH_MS);
         d->stream = NULL;
     }
     if (d->addrs) {

@@ -166,7 +166,9 @@ struct sc_closer *sc_closer_start(struct bufferevent *bev, bool silent, uint64_t
  * one first writes what it still queues, as far as the socket takes it
  * without blocking); done fires. */
 void sc_closer_finish(struct sc_closer *c);
-/* Ends every lingering close on `base` now: call before freeing the base. */
+/* Ends every lingering close on `base` now, after one non-blocking turn
+ * of the loop that lets bufferevents freed in the last turn go: call once
+ * the loop has ended (never from its callbacks), before freeing the base. */
 void sc_closers_finish_all(struct event_base *base);
 
 /* --- dialing ------------------------------------------------------------------ */

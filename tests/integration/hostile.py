@@ -6,6 +6,7 @@ wait is bounded by a deadline scaled with sclib.SLOW."""
 import os
 import selectors
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -31,7 +32,9 @@ def ipv6_available():
 
 def connect_from(source, port, host="127.0.0.1", upgrade=False):
     """A raw connection to host:port bound to the local address `source`
-    (sclib.raw_connect: under SC_TEST_LAYER=ws its sends go in frames)."""
+    that speaks the link protocol (sclib.raw_connect: under
+    SC_TEST_LAYER=ws its sends go in frames, under tls its TLS handshake
+    is done)."""
     return sclib.raw_connect(port, host=host, source=source, upgrade=upgrade)
 
 
@@ -68,17 +71,20 @@ def read_to_end(s, limit_s, want=None):
 
 
 def probe(port, payload, source="127.0.0.1", limit_s=None, host="127.0.0.1", as_is=False):
-    """Sends payload from `source` and waits for the end: (data, end, seconds
-    from the send). With as_is, the bytes go out exactly as given (recorded
-    wire bytes, under "ws" with their own upgrade and frames). The
-    connection is closed before returning."""
+    """Connects from `source`, sends payload and waits for the end: (data,
+    end, seconds from the connect: under tls the handshake is part of the
+    listener's one deadline). With as_is, the bytes go out exactly as given
+    (recorded wire bytes, under "ws" with their own upgrade and frames).
+    The connection is closed before returning."""
+    t0 = time.monotonic()
     s = connect_from(source, port, host)
     try:
         if payload and as_is and sclib.LAYER == "ws":
             s.send_wire(payload)
         elif payload:
             s.sendall(payload)
-        return read_to_end(s, limit_s if limit_s is not None else 15 * sclib.SLOW)
+        data, end, _ = read_to_end(s, limit_s if limit_s is not None else 15 * sclib.SLOW)
+        return data, end, time.monotonic() - t0
     finally:
         s.close()
 
@@ -145,11 +151,20 @@ class Strangers(Proc):
 class Proxy:
     """Forwards one connection at a time between a client and 127.0.0.1:port
     and records the first `record` bytes each client sent (as they went on
-    the wire: under "ws", the upgrade and frames too). Runs in a
-    thread; stop() ends it (bounded)."""
+    the wire: under "ws", the upgrade and frames too). Runs in a thread;
+    stop() ends it (bounded). Under SC_TEST_LAYER=tls it terminates TLS on
+    both sides (sclib.TLS_CERT towards the client, a TLS client towards
+    the listener, both without channel binding) and records the bytes
+    inside: a client must link through it with --channel-binding off, as
+    the binding exists to defeat exactly such a proxy."""
 
     def __init__(self, port, record=MSG1_BYTES):
         self.target, self.record_n = port, record
+        self.tls = None
+        if sclib.LAYER == "tls":
+            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls.load_cert_chain(sclib.TLS_CERT, sclib.TLS_KEY)
+            self.tls.set_alpn_protocols(["secirc/1"])
         self.recorded = []  # one bytes object per client connection
         self.lsock = socket.socket()
         self.lsock.bind(("127.0.0.1", 0))
@@ -172,9 +187,14 @@ class Proxy:
                             client, _ = self.lsock.accept()
                         except BlockingIOError:
                             continue
-                        server = socket.socket()
-                        server.bind(("127.0.0.1", 0))
-                        server.connect(("127.0.0.1", self.target))
+                        if self.tls:
+                            client.settimeout(10 * sclib.SLOW)
+                            client = self.tls.wrap_socket(client, server_side=True)
+                            server = sclib.raw_connect(self.target)
+                        else:
+                            server = socket.socket()
+                            server.bind(("127.0.0.1", 0))
+                            server.connect(("127.0.0.1", self.target))
                         client.setblocking(False)
                         server.setblocking(False)
                         self.recorded.append(b"")
@@ -185,12 +205,9 @@ class Proxy:
                         continue
                     src = key.fileobj
                     dst, idx = pairs[src]
-                    try:
-                        data = src.recv(65536)
-                    except (BlockingIOError, InterruptedError):
+                    data = self._recv(src)
+                    if data is None:
                         continue
-                    except ConnectionResetError:
-                        data = b""
                     if not data:  # pass the FIN on; forget the pair once both ended
                         sel.unregister(src)
                         try:
@@ -212,6 +229,24 @@ class Proxy:
                 s.close()
             sel.close()
             self.lsock.close()
+
+    @staticmethod
+    def _recv(src):
+        """What src has now (all of it: TLS may hold decrypted bytes that
+        select() does not see), b"" at its end, None if nothing yet."""
+        data = b""
+        while True:
+            try:
+                d = src.recv(65536)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return data or None
+            except ConnectionResetError:
+                return data
+            if not d:
+                return data
+            data += d
+            if not (isinstance(src, ssl.SSLSocket) and src.pending()):
+                return data
 
     def stop(self):
         self._stop.set()

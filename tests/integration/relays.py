@@ -27,7 +27,8 @@ class Relay:
     (relay, priority, {key: value}) with more keys for the relays entry
     (e.g. {"type": "tor"})."""
 
-    def __init__(self, tmp, name, extra_manager=None, http=False, extra_yaml="", ws=False):
+    def __init__(self, tmp, name, extra_manager=None, http=False, extra_yaml="", ws=False,
+                 tls=False):
         self.tmp = tmp
         self.name = name
         self.dir = tmp.join(name)
@@ -39,6 +40,7 @@ class Relay:
         self.id = r.stdout.strip()
         self.port, self.http_port, self.ws_port = free_ports(3)
         self.ws = ws  # also a WebSocket listener on ws_port
+        self.tls = tls  # TLS on its listeners (a self-signed certificate made at start)
         self.http = http
         self.extra_manager = extra_manager or {}
         self.extra_yaml = extra_yaml
@@ -55,13 +57,19 @@ class Relay:
         m.update(self.extra_manager)
         lines = ["connection_manager:"] + [f"  {k}: {json.dumps(v)}" for k, v in m.items()]
         lines += ["listen:", "  - address: 127.0.0.1"]
+        if self.tls:
+            lines.append("    ssl_enabled: true")
         if self.ws:
             lines += ["  - address: 127.0.0.1", "    type: websocket", f"    port: {self.ws_port}"]
+            if self.tls:
+                lines.append("    ssl_enabled: true")
         if self.links:
             lines.append("relays:")
             for peer, prio, *more in self.links:
                 entry = {"id": peer.id, "host": "127.0.0.1", "port": peer.port, "priority": prio}
                 entry.update(more[0] if more else {})
+                if "url" in entry:  # the url names host and port
+                    del entry["host"], entry["port"]
                 lines += [("  - " if i == 0 else "    ") + f"{k}: {json.dumps(v)}"
                           for i, (k, v) in enumerate(entry.items())]
         lines += ["http:", f"  port: {self.http_port if self.http else 0}",

@@ -6,39 +6,47 @@ Real processes, real sockets on 127.0.0.1, every wait bounded by a deadline
 Environment:
   SC_BIN_DIR     where secirc and badpeer are (default ../../build)
   SC_SANITIZE    1 in the ASan build: deadlines scale by SLOW
-  SC_TEST_LAYER  "" (plain TCP), "xor" or "ws": the whole link suite runs
-                 again over the test-only xor transport layer, or over
-                 WebSocket (link-test --ws), on both sides (as Redis runs
-                 its suite with --tls). CMake registers every test_link_*.py
-                 and test_transport.py again as integration.xor.<name> and
-                 integration.ws.<name>.
+  SC_TEST_LAYER  "" (plain TCP), "xor", "ws" or "tls": the whole link suite
+                 runs again over the test-only xor transport layer, over
+                 WebSocket (link-test --ws) and over TLS (link-test --tls),
+                 on both sides (as Redis runs its suite with --tls). CMake
+                 registers every test_link_*.py and test_transport.py again
+                 as integration.xor.<name>, integration.ws.<name> and
+                 integration.tls.<name>. Under tls a self-signed certificate
+                 is made once per test process (TLS_CERT, TLS_KEY, for
+                 127.0.0.1, ::1 and localhost).
 
 Writing a test that passes both plain and over a layer:
   - start link-test with LinkTest.listen()/LinkTest.connect(): they add
-    `--layer xor` or `--ws` themselves (an explicit --layer in the extra
-    arguments wins: then neither is added); a link-test started by hand
+    the layer's arguments themselves (an explicit --layer in the extra
+    arguments wins: then none is added); a link-test started by hand
     takes *layer_args() after its --port; tests/tools/badpeer and
     tests/tools/strangers honour SC_TEST_LAYER themselves;
   - open raw connections with raw_connect() (or hostile.connect_from): under
     "ws" it returns a WsSocket that sends the upgrade with its first
     sendall() (or at once, with upgrade=True: a connection that is to stay
     silent before the link), puts every sendall() in one masked binary
-    frame and gives
-    back from recv() only the payload of the server's binary frames (a
-    close frame reads as the end, b""); tests about bare TCP connections
-    (silent ones, caps at accept) keep using plain sockets;
+    frame and gives back from recv() only the payload of the server's
+    binary frames (a close frame reads as the end, b""); under "tls" a TLS
+    client socket whose handshake is done (a connection the listener
+    closes during the handshake comes back as an already closed one, as a
+    plain socket would be); tests about bare TCP connections (silent ones,
+    caps at accept) keep using plain sockets;
   - raw protocol bytes (a message 1 with its mac1, a frame) go through
     wire(data) before a raw connection sends them, and bytes read from one
     go through wire() again before they are parsed (XOR is its own inverse;
-    under "ws" wire() changes nothing: the framing is the connection's);
-    random probes stay random either way; lengths are the same;
+    under "ws" and "tls" wire() changes nothing: the framing or the
+    encryption is the connection's); random probes stay random either way;
+    lengths are the same;
   - an assertion that cannot hold over a layer stays, guarded by
     `if not LAYER:`, with a comment saying why."""
+import atexit
 import base64
 import hashlib
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -50,22 +58,46 @@ SANITIZE = os.environ.get("SC_SANITIZE", "0") in ("1", "ON", "TRUE", "true")
 # Sanitized binaries are several times slower; deadlines scale with this.
 SLOW = 4.0 if SANITIZE else 1.0
 LAYER = os.environ.get("SC_TEST_LAYER", "")
-if LAYER not in ("", "xor", "ws"):
-    raise SystemExit(f"SC_TEST_LAYER={LAYER!r}: only '', 'xor' or 'ws'")
+if LAYER not in ("", "xor", "ws", "tls"):
+    raise SystemExit(f"SC_TEST_LAYER={LAYER!r}: only '', 'xor', 'ws' or 'tls'")
 XOR_KEY = 0x5C  # link-test's xor layer (src/cmd/secirc_linktest.c)
 # What link-test's `authenticated ... transport=` says under SC_TEST_LAYER.
-TRANSPORT = {"": "tcp", "xor": "tcp+xor", "ws": "tcp+websocket"}[LAYER]
+TRANSPORT = {"": "tcp", "xor": "tcp+xor", "ws": "tcp+websocket", "tls": "tcp+tls"}[LAYER]
+
+
+TLS_CERT = TLS_KEY = None
+
+
+def make_tls_cert(directory, cn="127.0.0.1", san="IP:127.0.0.1,IP:::1,DNS:localhost"):
+    """A self-signed P-256 certificate and key (openssl req) in directory;
+    returns (cert path, key path)."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", f"/CN={cn}", "-addext", f"subjectAltName={san}"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise SystemExit(f"openssl req failed: {r.stderr}")
+    return cert, key
+
+
+if LAYER == "tls":
+    _tls_dir = tempfile.mkdtemp(prefix="secirc-tls-")
+    atexit.register(shutil.rmtree, _tls_dir, True)
+    TLS_CERT, TLS_KEY = make_tls_cert(_tls_dir)
 
 
 def layer_args():
-    """link-test arguments that select SC_TEST_LAYER's transport layer."""
-    return {"": [], "xor": ["--layer", "xor"], "ws": ["--ws"]}[LAYER]
+    """link-test arguments that select SC_TEST_LAYER's transport layer (the
+    same for listen and connect: connect ignores the certificate)."""
+    return {"": [], "xor": ["--layer", "xor"], "ws": ["--ws"],
+            "tls": ["--tls", "--tls-cert", TLS_CERT, "--tls-key", TLS_KEY]}[LAYER]
 
 
 def wire(data):
     """Raw bytes as they travel on the wire under SC_TEST_LAYER (and back:
-    XOR is its own inverse). Unchanged for plain TCP, and under "ws" (a
-    raw_connect() connection frames them)."""
+    XOR is its own inverse). Unchanged for plain TCP, under "ws" (a
+    raw_connect() connection frames them) and inside TLS."""
     if LAYER != "xor":
         return bytes(data)
     return bytes(b ^ XOR_KEY for b in data)
@@ -240,28 +272,94 @@ class WsSocket:
         return out
 
 
-def raw_connect(port, host="127.0.0.1", source=None, timeout=None, upgrade=False):
-    """A raw connection to host:port (from `source` when given): a socket,
-    or under SC_TEST_LAYER=ws a WsSocket (see above). Its first sendall()
-    sends the upgrade and the first frame in one write (one write, as a
-    plain connection's first send); with `upgrade` it sends the upgrade
-    at once, so that a connection that then says nothing stands silent
-    before the link (not before the websocket layer)."""
+def tls_client_context(alpn=("secirc/1",), minimum=None):
+    """A TLS client context that accepts any certificate (Noise
+    authenticates the relay), offering `alpn`."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = minimum or ssl.TLSVersion.TLSv1_3
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+class ClosedConn:
+    """A connection the peer ended during the TLS handshake: behaves as a
+    plain socket the peer closed (recv gives b"" or the reset; sends go
+    nowhere)."""
+
+    def __init__(self, sock, reset):
+        self.sock, self.reset = sock, reset
+
+    def recv(self, n):
+        if self.reset:
+            raise ConnectionResetError("reset during the TLS handshake")
+        return b""
+
+    def sendall(self, data):
+        pass
+
+    send = sendall
+
+    def settimeout(self, t):
+        pass
+
+    def setblocking(self, b):
+        pass
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def shutdown(self, how):
+        pass
+
+    def close(self):
+        self.sock.close()
+
+
+def raw_connect(port, host="127.0.0.1", source=None, timeout=None, upgrade=False,
+                alpn=("secirc/1",)):
+    """A raw connection to host:port (from `source` when given) that speaks
+    the link protocol as raw bytes: a plain TCP socket; under
+    SC_TEST_LAYER=ws a WsSocket (see above: its first sendall() sends the
+    upgrade and the first frame in one write, as a plain connection's
+    first send; with `upgrade` it sends the upgrade at once, so that a
+    connection that then says nothing stands silent before the link, not
+    before the websocket layer); under tls a TLS client socket with its
+    handshake done (ClosedConn if the listener ended it meanwhile)."""
     s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
         if source:
             s.bind((source, 0))
         s.settimeout(timeout if timeout is not None else 10 * SLOW)
         s.connect((host, port))
+        # the TLS Finished and the first bytes above go out at once (no
+        # Nagle wait for a delayed ACK), as link-test's do
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError:
         s.close()
         raise
-    if LAYER != "ws":
+    if LAYER == "ws":
+        ws = WsSocket(s, host, port)
+        if upgrade:
+            ws.upgrade()
+        return ws
+    if LAYER != "tls":
         return s
-    ws = WsSocket(s, host, port)
-    if upgrade:
-        ws.upgrade()
-    return ws
+    t = tls_client_context(alpn).wrap_socket(s, server_hostname=None, do_handshake_on_connect=False)
+    try:
+        t.do_handshake()
+    except ConnectionResetError:
+        return ClosedConn(t, True)
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError, BrokenPipeError):
+        return ClosedConn(t, False)
+    except ssl.SSLError as e:
+        if "EOF" in str(e) or "UNEXPECTED_EOF" in str(e):
+            return ClosedConn(t, False)
+        t.close()
+        raise
+    return t
 
 
 def binary(name):

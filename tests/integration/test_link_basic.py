@@ -1,7 +1,6 @@
 """Two real processes link over 127.0.0.1: messages both ways, identity
 mismatch, REJECT reasons, handshake timeout, and hostile peers closed with
 the right reason while a healthy link on the same listener keeps working."""
-import socket
 import time
 
 import sclib
@@ -82,7 +81,7 @@ try:
         rej.stop()
 
     # --- a connection that sends nothing is closed at connection_timeout -----
-    s = socket.create_connection(("127.0.0.1", lst.port))
+    s = sclib.raw_connect(lst.port)  # under tls: the TLS handshake done, then silence
     t0 = time.monotonic()
     s.settimeout(10 * sclib.SLOW)
     data = s.recv(100)

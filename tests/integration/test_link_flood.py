@@ -27,7 +27,9 @@ records = []
 
 def flood(lst, key_b, id_a, round_name):
     """Opens the 2N hostile connections plus one real link; returns when all
-    hostile ones are closed (bounded)."""
+    hostile ones are closed (bounded). The hostile ones are bare TCP on
+    every transport: under a layer (xor-hello, tls) they stall the layer's
+    own negotiation, which the same deadline must end."""
     sel = selectors.DefaultSelector()
     records.clear()
     for i in range(2 * N):

@@ -90,11 +90,7 @@ try:
                           "--max-handshakes", "12"); procs.append(lst)
     socks = []
     for i in range(10):
-        s = socket.socket()
-        s.bind(("127.0.3.1", 0))
-        s.connect(("127.0.0.1", lst.port))
-        s.settimeout(10 * sclib.SLOW)
-        socks.append(s)
+        socks.append(sclib.raw_connect(lst.port, source="127.0.3.1"))
     real = LinkTest.connect(key_b, lst.port, "--expect", id_a, name="real"); procs.append(real)
     t0 = time.monotonic()
     fast = 0
@@ -109,11 +105,7 @@ try:
     c.check("a link from another address still completes", True)
     others = []
     for i in range(10):  # 10 more sources: 4 + 10 > 12 in total
-        s = socket.socket()
-        s.bind((f"127.0.4.{i + 1}", 0))
-        s.connect(("127.0.0.1", lst.port))
-        s.settimeout(10 * sclib.SLOW)
-        others.append(s)
+        others.append(sclib.raw_connect(lst.port, source=f"127.0.4.{i + 1}"))
     lst.send("stats")
     m = lst.wait_line(r"^stats .*refused=(\d+) evicted=(\d+) .*handshaking=(\d+)")
     refused, evicted, hs = int(m.group(1)), int(m.group(2)), int(m.group(3))

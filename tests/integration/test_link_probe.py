@@ -4,7 +4,6 @@ use connect, a message 1 with a wrong mac1, or any other first bytes get no
 byte back at all, are closed at connection_timeout and counted as
 probe_dropped."""
 import os
-import socket
 import time
 
 import sclib
@@ -17,9 +16,10 @@ procs = []
 
 
 def raw_probe(port, payload):
-    """Sends payload, returns (bytes received, seconds until closed)."""
-    s = sclib.raw_connect(port)
+    """Sends payload, returns (bytes received, seconds from connecting (the
+    TLS handshake is inside the deadline) until closed)."""
     t0 = time.monotonic()
+    s = sclib.raw_connect(port)
     s.sendall(payload)
     s.settimeout(15 * sclib.SLOW)
     got = b""

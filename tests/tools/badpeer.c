@@ -12,7 +12,10 @@
  * byte it sends and receives is XORed with 0x5c. With SC_TEST_LAYER=ws it
  * first upgrades to WebSocket (path /relay) and then sends every write in
  * one masked binary frame and reads the payload of the server's frames
- * (the library's ws_http and ws_frame on wslay, over the blocking socket). */
+ * (the library's ws_http and ws_frame on wslay, over the blocking socket).
+ * With SC_TEST_LAYER=tls it speaks TLS 1.3 (OpenSSL, blocking) offering
+ * ALPN secirc/1+cb, and binds its handshake to the session, as link-test
+ * --tls does. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -25,6 +28,8 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "crypto/noise.h"
 #include "link/frame.h"
@@ -32,6 +37,7 @@
 #include "secirc/identity.h"
 #include "transport/ws_frame.h"
 #include "transport/ws_http.h"
+#include "transport/tls.h"
 #include "util/hex.h"
 #include "util/time.h"
 
@@ -42,12 +48,7 @@ static uint8_t wire_key; /* SC_TEST_LAYER=xor: 0x5c, else 0 */
 static struct sc_ws_conn *ws;
 static struct evbuffer *ws_in, *ws_payload, *ws_out, *ws_got;
 static bool ws_closed;
-
-static void wire_xor(uint8_t *p, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        p[i] ^= wire_key;
-}
+static SSL *ssl;         /* SC_TEST_LAYER=tls */
 
 static void die(const char *what)
 {
@@ -55,10 +56,68 @@ static void die(const char *what)
     exit(2);
 }
 
+static ssize_t wire_send(const void *p, size_t len)
+{
+    if (!ssl)
+        return send(fd, p, len, MSG_NOSIGNAL);
+    int n = SSL_write(ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+    return n > 0 ? n : -1;
+}
+
+/* > 0 bytes, 0 end of stream, < 0 error or timeout */
+static ssize_t wire_recv(void *p, size_t len)
+{
+    if (!ssl)
+        return recv(fd, p, len, 0);
+    int n = SSL_read(ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0)
+        return n;
+    int e = SSL_get_error(ssl, n);
+    /* close_notify, or the end of TCP without it */
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0) ||
+        (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
+        return 0;
+    return -1;
+}
+
+/* The end of our sending direction (a TLS close_notify first). */
+static void wire_shutdown(void)
+{
+    if (ssl)
+        SSL_shutdown(ssl);
+    shutdown(fd, SHUT_WR);
+}
+
+/* TLS over the connected socket; the binding the link handshake uses. */
+static void tls_start(const char *host, uint8_t binding[32])
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    static const unsigned char alpn[] = "\x0b" SC_TLS_ALPN_SECIRC_CB;
+    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) || !(ssl = SSL_new(ctx)) ||
+        SSL_set_alpn_protos(ssl, alpn, sizeof alpn - 1) != 0 || SSL_set_fd(ssl, fd) != 1)
+        die("tls setup");
+    SSL_set_tlsext_host_name(ssl, host);
+    SSL_CTX_free(ctx); /* the SSL keeps its reference */
+    if (SSL_connect(ssl) != 1) {
+        printf("tls_failed\n");
+        exit(1);
+    }
+    static const char label[] = SC_TLS_BINDING_LABEL;
+    if (SSL_export_keying_material(ssl, binding, 32, label, sizeof label - 1, NULL, 0, 0) != 1)
+        die("tls exporter");
+}
+
+static void wire_xor(uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        p[i] ^= wire_key;
+}
+
+
 static void send_raw(const uint8_t *p, size_t len)
 {
     while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        ssize_t n = wire_send(p, len);
         if (n <= 0) {
             printf("send_failed errno=%d\n", errno);
             exit(1);
@@ -78,7 +137,7 @@ static void ws_flush_as(bool quiet)
     if (!quiet && n)
         send_raw(p, n);
     else if (n)
-        (void)!send(fd, p, n, MSG_NOSIGNAL);
+        (void)!wire_send(p, n);
     evbuffer_drain(ws_out, n);
 }
 
@@ -109,7 +168,7 @@ static int ws_recv_all(uint8_t *p, size_t len)
         if (ws_closed)
             return 1;
         uint8_t chunk[16384];
-        ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+        ssize_t n = wire_recv(chunk, sizeof chunk);
         if (n == 0)
             return 1;
         if (n < 0)
@@ -131,7 +190,7 @@ static int recv_all(void *buf, size_t len)
     if (ws)
         return ws_recv_all(p, len);
     while (len) {
-        ssize_t n = recv(fd, p, len, 0);
+        ssize_t n = wire_recv(p, len);
         if (n == 0)
             return 1;
         if (n < 0)
@@ -224,7 +283,7 @@ static void ws_upgrade(const char *host, uint16_t port)
     static uint8_t head[SC_HTTP_HEAD_MAX_BYTES];
     size_t have = 0;
     for (;;) {
-        ssize_t r = recv(fd, head + have, sizeof head - have, 0);
+        ssize_t r = wire_recv(head + have, sizeof head - have);
         if (r <= 0) {
             printf(r == 0 ? "eof\n" : "timeout\n");
             exit(0);
@@ -252,11 +311,11 @@ int main(int argc, char **argv)
     }
     const char *mode = argv[4];
     const char *layer = getenv("SC_TEST_LAYER");
-    bool use_ws = layer && strcmp(layer, "ws") == 0;
+    bool use_ws = layer && strcmp(layer, "ws") == 0, tls = layer && strcmp(layer, "tls") == 0;
     if (layer && strcmp(layer, "xor") == 0)
         wire_key = 0x5c;
-    else if (layer && layer[0] && !use_ws)
-        die("SC_TEST_LAYER: only xor or ws");
+    else if (layer && layer[0] && !use_ws && !tls)
+        die("SC_TEST_LAYER: only xor, ws or tls");
     struct sc_identity *id;
     char why[256];
     if (sc_identity_load(argv[3], &id, why, sizeof why) != 0)
@@ -271,10 +330,6 @@ int main(int argc, char **argv)
             die("expect id");
         hc.has_expected_id = true;
     }
-    struct sc_handshake hs;
-    if (sc_hs_init(&hs, &hc) != 0)
-        die("hs init");
-
     fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2]))};
     if (inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1 || connect(fd, (void *)&sa, sizeof sa) != 0)
@@ -292,6 +347,15 @@ int main(int argc, char **argv)
             die("ws");
         ws_upgrade(argv[1], (uint16_t)atoi(argv[2]));
     }
+    uint8_t binding[32];
+    if (tls) {
+        tls_start(argv[1], binding);
+        hc.binding = binding;
+        hc.binding_len = sizeof binding;
+    }
+    struct sc_handshake hs;
+    if (sc_hs_init(&hs, &hc) != 0)
+        die("hs init");
 
     uint8_t m1[SC_HS_MSG1_BYTES], m2[SC_HS_MSG2_BYTES], m3[SC_HS_MSG3_BYTES];
     if (sc_hs_write_msg1(&hs, m1) != 0)
@@ -347,7 +411,7 @@ int main(int argc, char **argv)
     if (strcmp(mode, "ok") == 0) {
         n = seal_frame(body, relay_body(body, 5), frame);
         send_all(frame, n);
-        shutdown(fd, SHUT_WR);
+        wire_shutdown();
     } else if (strcmp(mode, "garbage") == 0) {
         uint8_t junk[200];
         randombytes_buf(junk, sizeof junk);
@@ -359,7 +423,7 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "truncate") == 0) {
         n = seal_frame(body, relay_body(body, 100), frame);
         send_all(frame, n / 2);
-        shutdown(fd, SHUT_WR);
+        wire_shutdown();
     } else if (strcmp(mode, "oversize") == 0) {
         /* A sealed length over the maximum: only a keyed peer can do this. */
         uint8_t raw[2] = {0xff, 0xff};
@@ -394,6 +458,7 @@ int main(int argc, char **argv)
     sc_noise_cipher_clear(&rx);
     sc_link_key_free(lk);
     sc_identity_free(id);
+    SSL_free(ssl);
     close(fd);
     return rc;
 }

@@ -11,7 +11,8 @@
  * before authentication: a REJECT, a close at accept, a failed dial),
  * "closed k reason=R" (a link that was up ended), and "summary linked=A
  * refused=B" once every handshake has ended. Heartbeats are answered, so
- * links stay up until stdin ends or SIGTERM/SIGINT. */
+ * links stay up until stdin ends or SIGTERM/SIGINT. SC_TEST_LAYER=xor or
+ * tls dials through that layer, as link-test does under the tests. */
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #include "secirc/identity.h"
 #include "secirc/link.h"
 #include "secirc/log.h"
+#include "transport/tls.h"
 #include "transport/transport.h"
 #include "transport/websocket.h"
 #include "util/time.h"
@@ -54,6 +56,7 @@ struct strangers {
     bool summarised, quitting;
     struct stranger s[STRANGERS_MAX];
     struct event *stdin_ev, *sigterm_ev, *sigint_ev, *quit_ev;
+    struct sc_tls_params tls; /* SC_TEST_LAYER=tls */
 };
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -237,8 +240,8 @@ static int start(struct strangers *a, const char *source)
                                     .port = a->port,
                                     .source_address = s->source,
                                     .timeout_ms = SC_CONNECTION_TIMEOUT_MS_DEFAULT};
-        /* The test-only xor layer or WebSocket, as the tests' SC_TEST_LAYER
-         * asks (the params are read during the dial: static). */
+        /* The test-only xor layer, WebSocket or TLS, as the tests'
+         * SC_TEST_LAYER asks (the params are read during the dial: static). */
         static const struct sc_xor_params xor_params = {.key = 0x5c};
         static struct sc_ws_params ws_params = {.subprotocol = true};
         const char *layer = getenv("SC_TEST_LAYER");
@@ -250,6 +253,19 @@ static int start(struct strangers *a, const char *source)
             ws_params.port = a->port;
             spec.nlayers = 1;
             spec.layers[0] = (struct sc_layer_spec){.ops = &sc_layer_websocket, .params = &ws_params};
+        } else if (layer && strcmp(layer, "tls") == 0) {
+            if (!a->tls.ctx) {
+                char err[256];
+                if (sc_tls_client_ctx_new(0, SC_TLS_VERIFY_NONE, NULL, &a->tls.ctx, err,
+                                          sizeof err) != 0) {
+                    fprintf(stderr, "strangers: %s\n", err);
+                    return 1;
+                }
+                a->tls.host = a->host;
+                a->tls.channel_binding = true;
+            }
+            spec.nlayers = 1;
+            spec.layers[0] = (struct sc_layer_spec){.ops = &sc_layer_tls, .params = &a->tls};
         }
         if (sc_dial_start(a->base, &spec, on_dialed, s, &s->dial) != 0) {
             s->dial = NULL;
@@ -311,6 +327,7 @@ int main(int argc, char **argv)
             event_free(evs[i]);
     sc_link_finish_lingering(a.base);
     event_base_free(a.base);
+    SSL_CTX_free(a.tls.ctx);
     for (int i = 0; i < a.n; i++)
         sc_identity_free(a.s[i].identity);
     return rc;
