@@ -37,9 +37,13 @@ nats-server --version
 # fanout: one standalone server, NSUBS subscribers of one subject in one
 # process (natsbench fanout), one publisher (natsbench pub) sending 64-byte
 # messages as fast as the server takes them; msg/s delivered to all the
-# subscribers together over SECS after 1 s of traffic, counted by them.
+# subscribers together over SECS after 1 s of traffic, counted by them, and
+# the server's CPU (% of one core) from the first PUB to the last count.
+# cpu_ticks PID — utime + stime of a process, in clock ticks.
+cpu_ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null; }
+
 fanout() {
-  local vals="" r S PS F P rate
+  local vals="" cpus="" r S PS F P rate c0 c1 t0 t1
   start_fan() { peer_start "$W/fan-server.log" nats-server -a 127.0.0.1 -p "$1"; }
   for ((r = 0; r < REPS; r++)); do
     peer_serve 10 1 start_fan || peer_die "nats-server did not start (see $W/fan-server.log)"
@@ -47,10 +51,15 @@ fanout() {
     peer_start "$W/fan-sub.out" "$NB" fanout 127.0.0.1 "$PS" bench.fan "$FAN_SUBS" "$FAN_SECS"
     F=$PEER_LAST
     peer_wait_file "$W/fan-sub.out" READY 20 || peer_die "fanout subscribers not ready (see $W/fan-sub.out)"
+    c0=$(cpu_ticks "$S"); t0=$(date +%s.%N)
     peer_start "$W/fan-pub.out" "$NB" pub 127.0.0.1 "$PS" bench.fan 100000000 64 $((FAN_SECS + 20))
     P=$PEER_LAST
     peer_wait_pid "$F" $((FAN_SECS + 40))
+    c1=$(cpu_ticks "$S"); t1=$(date +%s.%N)
     peer_stop "$P" "$S"
+    # the server's CPU from the first PUB to the subscribers' last count (% of one core)
+    cpus="$cpus $(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v hz="$(getconf CLK_TCK)" \
+      'BEGIN {printf "%.0f", (b - a) / hz / (e - s) * 100}')"
     cat "$W/fan-sub.out" >>"$W/fanout.log"
     rate=$(awk '/^fanout subs/ {for (i = 1; i < NF; i++) if ($i == "rate") print $(i + 1)}' "$W/fan-sub.out")
     echo "  fanout run $r: $(grep '^fanout' "$W/fan-sub.out")"
@@ -59,8 +68,8 @@ fanout() {
   done
   if [ -n "${vals// /}" ]; then
     read -r m mn mx _ < <(echo $vals | peer_median)
-    printf 'nats fanout %s subs x 64 B: median %.0f msg/s delivered  min %.0f max %.0f  [%s]\n' \
-      "$FAN_SUBS" "$m" "$mn" "$mx" "$vals"
+    printf 'nats fanout %s subs x 64 B: median %.0f msg/s delivered  min %.0f max %.0f  [%s]  server cpu %s %%\n' \
+      "$FAN_SUBS" "$m" "$mn" "$mx" "$vals" "$(echo $cpus | peer_median | cut -d' ' -f1)"
   else
     echo "nats fanout $FAN_SUBS subs x 64 B: no result (see $W/fanout.log)"
   fi
