@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # bench/peers/nats.sh [REPS=3] — peer for the message-rate, RTT and idle
 # figures: nats-server on 127.0.0.1 with free ports, driven by natsbench.c.
+# bench/peers/nats.sh fanout [REPS=3] [SECS=5] [NSUBS=50] — only the peer of
+# the manager's broadcast figure (see the end of this file).
 #   * 2-node cluster A <- route -> B: subscriber on B, publisher on A, N16
 #     messages of 16 B and N1K of 1 KiB (msg/s at the subscriber, first to
 #     last message); the same on one node (pub and sub on A)
@@ -14,18 +16,68 @@ set -uo pipefail
 cd "$(dirname "$0")" || exit 1
 . ./lib.sh
 peer_need nats-server gcc python3
+MODE=all
+[ "${1:-}" = fanout ] && { MODE=fanout; shift; }
 REPS=${1:-3}
+FAN_SECS=${2:-5}       # fanout: window seconds
+FAN_SUBS=${3:-50}      # fanout: subscribers
 N16=${N16:-3000000}    # 16-byte messages per run
 N1K=${N1K:-1000000}    # 1 KiB messages per run
 NLAT=${NLAT:-20000}    # round trips per latency run
 NIDLE=${NIDLE:-1000}   # idle clients
-case "$REPS$N16$N1K$NLAT$NIDLE" in ''|*[!0-9]*) peer_die "REPS, N16, N1K, NLAT, NIDLE must be positive integers";; esac
+case "$REPS$N16$N1K$NLAT$NIDLE$FAN_SECS$FAN_SUBS" in ''|*[!0-9]*)
+  peer_die "REPS, N16, N1K, NLAT, NIDLE, SECS, NSUBS must be positive integers";; esac
 peer_workdir nats
 NB=$W/natsbench
 gcc -O2 -Wall -Wextra -D_GNU_SOURCE -o "$NB" natsbench.c 2>"$W/natsbench.build.log" ||
   peer_die "cannot build natsbench (see $W/natsbench.build.log)"
 
 nats-server --version
+
+# fanout: one standalone server, NSUBS subscribers of one subject in one
+# process (natsbench fanout), one publisher (natsbench pub) sending 64-byte
+# messages as fast as the server takes them; msg/s delivered to all the
+# subscribers together over SECS after 1 s of traffic, counted by them, and
+# the server's CPU (% of one core) from the first PUB to the last count.
+# cpu_ticks PID — utime + stime of a process, in clock ticks.
+cpu_ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null; }
+
+fanout() {
+  local vals="" cpus="" r S PS F P rate c0 c1 t0 t1
+  start_fan() { peer_start "$W/fan-server.log" nats-server -a 127.0.0.1 -p "$1"; }
+  for ((r = 0; r < REPS; r++)); do
+    peer_serve 10 1 start_fan || peer_die "nats-server did not start (see $W/fan-server.log)"
+    S=$PEER_LAST; PS=${PEER_PORTS[0]}
+    peer_start "$W/fan-sub.out" "$NB" fanout 127.0.0.1 "$PS" bench.fan "$FAN_SUBS" "$FAN_SECS"
+    F=$PEER_LAST
+    peer_wait_file "$W/fan-sub.out" READY 20 || peer_die "fanout subscribers not ready (see $W/fan-sub.out)"
+    c0=$(cpu_ticks "$S"); t0=$(date +%s.%N)
+    peer_start "$W/fan-pub.out" "$NB" pub 127.0.0.1 "$PS" bench.fan 100000000 64 $((FAN_SECS + 20))
+    P=$PEER_LAST
+    peer_wait_pid "$F" $((FAN_SECS + 40))
+    c1=$(cpu_ticks "$S"); t1=$(date +%s.%N)
+    peer_stop "$P" "$S"
+    # the server's CPU from the first PUB to the subscribers' last count (% of one core)
+    cpus="$cpus $(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v hz="$(getconf CLK_TCK)" \
+      'BEGIN {printf "%.0f", (b - a) / hz / (e - s) * 100}')"
+    cat "$W/fan-sub.out" >>"$W/fanout.log"
+    rate=$(awk '/^fanout subs/ {for (i = 1; i < NF; i++) if ($i == "rate") print $(i + 1)}' "$W/fan-sub.out")
+    echo "  fanout run $r: $(grep '^fanout' "$W/fan-sub.out")"
+    vals="$vals $rate"
+    rm -f "$W/fan-sub.out" "$W/fan-pub.out"
+  done
+  if [ -n "${vals// /}" ]; then
+    read -r m mn mx _ < <(echo $vals | peer_median)
+    printf 'nats fanout %s subs x 64 B: median %.0f msg/s delivered  min %.0f max %.0f  [%s]  server cpu %s %%\n' \
+      "$FAN_SUBS" "$m" "$mn" "$mx" "$vals" "$(echo $cpus | peer_median | cut -d' ' -f1)"
+  else
+    echo "nats fanout $FAN_SUBS subs x 64 B: no result (see $W/fanout.log)"
+  fi
+}
+if [ "$MODE" = fanout ]; then
+  fanout
+  exit 0
+fi
 
 # start_node CLIENT_PORT CLUSTER_PORT NAME [ROUTE_PORT]
 start_node() {

@@ -19,6 +19,12 @@
  *   idle HOST PORT N HOLDSECS              open N connected clients (CONNECT
  *                                          + PING/PONG each), print READY,
  *                                          hold them HOLDSECS, close
+ *   fanout HOST PORT SUBJ NSUBS SECS       NSUBS subscribers of SUBJ in this
+ *                                          process, print READY; from the
+ *                                          first message, 1 s of warm-up,
+ *                                          then count MSGs delivered to all
+ *                                          of them for SECS; report msg/s
+ *                                          (sum, and per subscriber min/max)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -520,6 +526,95 @@ static int do_idle(const char *host, int port, long n, double hold)
     return 0;
 }
 
+static int do_fanout(const char *host, int port, const char *subj, long nsubs,
+                     double secs)
+{
+    struct conn *cs = calloc((size_t)nsubs, sizeof *cs);
+    struct pollfd *pf = calloc((size_t)nsubs, sizeof *pf);
+    long *got = calloc((size_t)nsubs, sizeof *got), *got0 = calloc((size_t)nsubs, sizeof *got0);
+    if (!cs || !pf || !got || !got0)
+        die("calloc");
+    char line[256];
+    snprintf(line, sizeof line, "SUB %s 1\r\n", subj);
+    for (long i = 0; i < nsubs; i++) {
+        conn_open(&cs[i], host, port);
+        sends(&cs[i], line);
+        flush_pingpong(&cs[i], 5);
+        pf[i].fd = cs[i].fd;
+        pf[i].events = POLLIN;
+    }
+    printf("READY %ld\n", nsubs);
+    fflush(stdout);
+    /* phase 0: waiting for the first message (up to 30 s), 1: warm-up,
+     * 2: window; 3 s without any data once traffic began ends it early. */
+    int phase = 0, errors = 0;
+    long total = 0, total0 = 0;
+    double t0 = now(), tphase = t0, tlast = t0, tw = 0;
+    struct item it;
+    while (phase < 3) {
+        int r = poll(pf, (nfds_t)nsubs, 100);
+        if (r < 0 && errno != EINTR)
+            die("poll");
+        double t = now();
+        for (long i = 0; r > 0 && i < nsubs; i++) {
+            if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            ssize_t n = fill(&cs[i], -1);
+            if (n == 0) {
+                fprintf(stderr, "fanout: subscriber %ld: server closed\n", i);
+                errors++;
+                pf[i].fd = -1;
+                continue;
+            }
+            while (next_item(&cs[i], &it) != IT_NONE) {
+                if (it.type == IT_MSG) {
+                    got[i]++;
+                    total++;
+                } else if (it.type == IT_PING) {
+                    sends(&cs[i], "PONG\r\n");
+                } else if (it.type == IT_ERR) {
+                    errors++;
+                }
+            }
+            tlast = t;
+        }
+        if (phase == 0 && total) {
+            phase = 1;
+            tphase = t;
+        } else if (phase == 0 && t - t0 > 30) {
+            fatal("fanout: no message within 30 s");
+        } else if (phase == 1 && t - tphase >= 1.0) {
+            phase = 2;
+            tw = t;
+            total0 = total;
+            memcpy(got0, got, (size_t)nsubs * sizeof *got);
+        } else if (phase == 2 && t - tw >= secs) {
+            phase = 3;
+        }
+        if (phase > 0 && t - tlast > 3) {
+            fprintf(stderr, "fanout: no data for 3 s\n");
+            break;
+        }
+    }
+    double dt = now() - tw;
+    long lo = -1, hi = 0;
+    for (long i = 0; i < nsubs; i++) {
+        long d = got[i] - got0[i];
+        lo = lo < 0 || d < lo ? d : lo;
+        hi = d > hi ? d : hi;
+    }
+    if (phase < 3 || errors)
+        printf("fanout incomplete: phase %d errors %d\n", phase, errors);
+    else
+        printf("fanout subs %ld received %ld secs %.3f rate %.0f msg/s per-sub min %.0f max "
+               "%.0f errors %d\n",
+               nsubs, total - total0, dt, (double)(total - total0) / dt, (double)lo / dt,
+               (double)hi / dt, errors);
+    for (long i = 0; i < nsubs; i++)
+        close(cs[i].fd);
+    return phase == 3 && !errors ? 0 : 3;
+}
+
 /* Parse a bounded number; exit on anything else (arguments come from the
  * benchmark scripts, but a typo must not turn into a huge allocation). */
 static long num(const char *arg, long lo, long hi)
@@ -577,6 +672,11 @@ int main(int argc, char **argv)
         long n = num(argv[4], 1, 100000);
         alarm((unsigned)hold + (unsigned)(n / 100) + 60);
         return do_idle(host, port, n, hold);
+    }
+    if (!strcmp(mode, "fanout") && argc == 7) {
+        double maxs = secs(argv[6]);
+        alarm((unsigned)maxs + 60);
+        return do_fanout(host, port, argv[4], num(argv[5], 1, 1000), maxs);
     }
 usage:
     fprintf(stderr, "usage: see the comment at the top of natsbench.c\n");

@@ -256,10 +256,17 @@ int sc_link_send(struct sc_link *link, const uint8_t id[SC_MESSAGE_ID_BYTES], ui
     if (link->pending_bytes + size > link->cfg.send_queue_bytes ||
         link->pending_msgs + 1 > link->cfg.send_queue_messages)
         return SC_EAGAIN;
-    uint8_t hdr[SC_MSG_HEADER_BYTES + SC_RELAY_HEADER_BYTES];
-    sc_frame_put_relay_header(hdr, id, hop_limit, flags, len);
-    if (evbuffer_add(link->pending, hdr, sizeof hdr) != 0 ||
-        (len && evbuffer_add(link->pending, payload, len) != 0))
+    /* One contiguous append: never a header queued without its payload,
+     * and one evbuffer call instead of two (two evbuffer_add calls per
+     * message cost a stream of 64-byte messages half its sender's CPU). */
+    struct evbuffer_iovec vec;
+    if (evbuffer_reserve_space(link->pending, (ev_ssize_t)size, &vec, 1) != 1 || vec.iov_len < size)
+        return SC_ENOMEM;
+    sc_frame_put_relay_header(vec.iov_base, id, hop_limit, flags, len);
+    if (len)
+        memcpy((uint8_t *)vec.iov_base + SC_MSG_HEADER_BYTES + SC_RELAY_HEADER_BYTES, payload, len);
+    vec.iov_len = size;
+    if (evbuffer_commit_space(link->pending, &vec, 1) != 0)
         return SC_ENOMEM;
     link->pending_bytes += size;
     link->pending_msgs++;

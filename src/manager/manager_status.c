@@ -168,13 +168,13 @@ static size_t best_links(const struct sc_manager *m, const struct mpeer *peer, s
     return n;
 }
 
-int sc_manager_send_message(struct sc_manager *m, const uint8_t peer_id[SC_RELAY_ID_BYTES],
-                            const uint8_t msg_id[SC_MESSAGE_ID_BYTES], uint8_t hop_limit,
-                            uint8_t flags, const void *payload, size_t len)
+/* One message to a peer: its best link first, the next on SC_EAGAIN. */
+static int send_to_peer(struct sc_manager *m, const struct mpeer *peer,
+                        const uint8_t msg_id[SC_MESSAGE_ID_BYTES], uint8_t hop_limit, uint8_t flags,
+                        const void *payload, size_t len)
 {
-    const struct mpeer *peer = sc_mgr_peer_find(m, peer_id);
     struct mlink *links[8];
-    size_t n = peer ? best_links(m, peer, links, 8) : 0;
+    size_t n = best_links(m, peer, links, 8);
     if (n == 0)
         return SC_ENOENT;
     int err = SC_EAGAIN;
@@ -184,6 +184,14 @@ int sc_manager_send_message(struct sc_manager *m, const uint8_t peer_id[SC_RELAY
             return err;
     }
     return err;
+}
+
+int sc_manager_send_message(struct sc_manager *m, const uint8_t peer_id[SC_RELAY_ID_BYTES],
+                            const uint8_t msg_id[SC_MESSAGE_ID_BYTES], uint8_t hop_limit,
+                            uint8_t flags, const void *payload, size_t len)
+{
+    const struct mpeer *peer = sc_mgr_peer_find(m, peer_id);
+    return peer ? send_to_peer(m, peer, msg_id, hop_limit, flags, payload, len) : SC_ENOENT;
 }
 
 int sc_manager_send(struct sc_manager *m, const uint8_t peer[SC_RELAY_ID_BYTES],
@@ -197,15 +205,33 @@ int sc_manager_send(struct sc_manager *m, const uint8_t peer[SC_RELAY_ID_BYTES],
     return err;
 }
 
+/* The same peers and links as sc_manager_send_message to each linked
+ * peer, without its lookups: a peer with one link (the usual case) has no
+ * better link to choose, so one pass over the links serves them all; peers
+ * with several links choose as send_message does. A lookup of every peer
+ * and a scan of every link per copy made a broadcast cost peers x links. */
 int sc_manager_broadcast(struct sc_manager *m, const uint8_t msg_id[SC_MESSAGE_ID_BYTES],
                          uint8_t hop_limit, uint8_t flags, const void *payload, size_t len,
                          const uint8_t *exclude)
 {
     int sent = 0, last_err = 0;
-    for (const struct mpeer *p = m->peers; p; p = p->next) {
-        if (!p->links || (exclude && memcmp(exclude, p->id, SC_RELAY_ID_BYTES) == 0))
+    for (const struct mlink *l = m->links; l; l = l->next) {
+        const struct mpeer *p = l->peer;
+        if (!l->counted || p->links != 1 ||
+            (exclude && memcmp(exclude, p->id, SC_RELAY_ID_BYTES) == 0))
             continue;
-        int err = sc_manager_send_message(m, p->id, msg_id, hop_limit, flags, payload, len);
+        int err = sc_link_state(l->link) == SC_LINK_AUTHENTICATED
+                      ? sc_link_send(l->link, msg_id, hop_limit, flags, payload, len)
+                      : SC_ENOENT;
+        if (err)
+            last_err = err;
+        else
+            sent++;
+    }
+    for (const struct mpeer *p = m->peers; p; p = p->next) {
+        if (p->links < 2 || (exclude && memcmp(exclude, p->id, SC_RELAY_ID_BYTES) == 0))
+            continue;
+        int err = send_to_peer(m, p, msg_id, hop_limit, flags, payload, len);
         if (err)
             last_err = err;
         else

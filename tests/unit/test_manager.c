@@ -2,7 +2,7 @@
  * 127.0.0.1: several managers in one process on one event base, intervals
  * in milliseconds. Priorities and limits, restoring the minimum, eviction
  * and busy, jittered backoff to FAILED and back, failover of queued
- * messages, simultaneous dials, explain, and a 20-relay mesh that loses
+ * messages, broadcast, simultaneous dials, explain, and a 20-relay mesh that loses
  * and regains five relays. Every wait is bounded. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -487,6 +487,64 @@ static void test_failover(void **state)
     net_free(net);
 }
 
+/* ---- broadcast --------------------------------------------------------------------------------- */
+
+static bool four_linked_two_paths(struct net *net, void *arg)
+{
+    return linked(net, 0) == 4 && both_paths_up(net, arg);
+}
+
+static bool copies_arrived(struct net *net, void *arg)
+{
+    const uint64_t *want = arg; /* by relay */
+    for (size_t i = 1; i < net->n; i++)
+        if (net->r[i].received < want[i])
+            return false;
+    return true;
+}
+
+/* A broadcast reaches every linked peer exactly once (a peer linked over
+ * two paths too), never the excluded one, and says how many peers it went
+ * to. */
+static void test_broadcast(void **state)
+{
+    (void)state;
+    static const struct sc_listen_spec two[] = {{.address = "127.0.0.1"}, {.address = "127.0.0.2"}};
+    struct net *net = net_new(5);
+    net->r[1].cfg.listeners = two;
+    net->r[1].cfg.n_listeners = 2;
+    net->r[1].port = free_port(); /* the same port on both addresses */
+    for (size_t i = 1; i < 5; i++)
+        start_relay(net, i);
+    net->r[0].cfg.min_connections = 4;
+    start_relay(net, 0);
+    uint32_t paths[2];
+    paths[0] = add_path(net, 0, 1, 6);
+    struct sc_relay_spec s = {.has_id = true, .type = SC_PATH_TCP, .host = "127.0.0.2",
+                              .port = net->r[1].port, .priority = 6};
+    memcpy(s.id, rid(net, 1), SC_RELAY_ID_BYTES);
+    assert_int_equal(sc_manager_add_relay(net->r[0].m, &s, &paths[1]), 0);
+    for (size_t i = 2; i < 5; i++)
+        add_path(net, 0, i, 6);
+    assert_true(run_until(net, four_linked_two_paths, paths, 5000));
+
+    uint8_t id[SC_MESSAGE_ID_BYTES] = {0xb1};
+    assert_int_equal(sc_manager_broadcast(net->r[0].m, id, 2, SC_RELAY_FLAG_BROADCAST, "all but 2", 9,
+                                          rid(net, 2)),
+                     3);
+    uint64_t once[5] = {0, 1, 0, 1, 1};
+    assert_true(run_until(net, copies_arrived, once, 3000));
+    id[0] = 0xb2;
+    assert_int_equal(sc_manager_broadcast(net->r[0].m, id, 2, SC_RELAY_FLAG_BROADCAST, "all", 3, NULL), 4);
+    uint64_t twice[5] = {0, 2, 1, 2, 2};
+    assert_true(run_until(net, copies_arrived, twice, 3000));
+    run_for(net, 300); /* no second copy follows */
+    for (size_t i = 1; i < 5; i++)
+        assert_int_equal(net->r[i].received, twice[i]);
+    assert_memory_equal(net->r[2].last_from, rid(net, 0), SC_RELAY_ID_BYTES);
+    net_free(net);
+}
+
 /* ---- simultaneous dials ---------------------------------------------------------------------- */
 
 static bool one_link_each(struct net *net, void *arg)
@@ -631,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_eviction_and_busy),
         cmocka_unit_test(test_backoff_failed_recovery),
         cmocka_unit_test(test_failover),
+        cmocka_unit_test(test_broadcast),
         cmocka_unit_test(test_simultaneous_dials),
         cmocka_unit_test(test_explain_transport_unavailable),
         cmocka_unit_test(test_mesh_of_twenty),
