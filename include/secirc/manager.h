@@ -162,6 +162,7 @@ struct sc_path_info {
     bool has_id;
     uint8_t relay_id[SC_RELAY_ID_BYTES];
     enum sc_path_type type;
+    bool tls;                  /* TLS under the link (wss for websocket) */
     char host[256];
     uint16_t port;
     enum sc_path_state state;

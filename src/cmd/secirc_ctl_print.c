@@ -167,6 +167,8 @@ static void peer_row(json_t *p, uint64_t now, char (*cell)[CELL_BYTES])
     else
         snprintf(cell[COL_ID], CELL_BYTES, "(unknown)");
     text_of(json_object_get(p, "type"), cell[COL_TYPE], CELL_BYTES);
+    if (json_is_true(json_object_get(p, "tls")))
+        snprintf(cell[COL_TYPE] + strlen(cell[COL_TYPE]), CELL_BYTES - strlen(cell[COL_TYPE]), "+tls");
     address(json_object_get(p, "host"), json_object_get(p, "port"), cell[COL_ADDR]);
     text_of(json_object_get(p, "state"), cell[COL_STATE], CELL_BYTES);
     text_of(json_object_get(p, "direction"), cell[COL_DIR], CELL_BYTES);

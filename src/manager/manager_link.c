@@ -249,7 +249,6 @@ enum sc_reason sc_mgr_policy(struct sc_link *link, const uint8_t peer_id[SC_RELA
 
 void sc_mgr_on_inbound(struct sc_listener *l, struct sc_link *link, void *arg)
 {
-    (void)l;
     struct sc_manager *m = arg;
     struct mpeer *peer = sc_mgr_peer_get(m, sc_link_peer_id(link));
     struct mlink *ml = sc_mgr_mlink_new(m, NULL, true);
@@ -268,6 +267,11 @@ void sc_mgr_on_inbound(struct sc_listener *l, struct sc_link *link, void *arg)
     p->peer = peer;
     p->spec = (struct sc_relay_spec){.has_id = true, .type = SC_PATH_TCP,
                                      .priority = peer->priority, .host = p->host};
+    for (size_t i = 0; i < m->nlisteners; i++)
+        if (m->listeners[i] == l) { /* the listener's transport: through our onion service, tor */
+            p->spec.type = m->listen[i].onion ? SC_PATH_TOR : m->listen[i].type;
+            p->spec.tls = m->listen[i].tls;
+        }
     memcpy(p->spec.id, peer->id, SC_RELAY_ID_BYTES);
     snprintf(p->host, sizeof p->host, "%s", si.peer);
     p->auth_ms = sc_mono_ms();

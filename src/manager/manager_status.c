@@ -21,6 +21,7 @@ void sc_mgr_path_info(const struct mpath *p, struct sc_path_info *out)
     out->has_id = p->spec.has_id;
     memcpy(out->relay_id, p->spec.id, SC_RELAY_ID_BYTES);
     out->type = p->spec.type;
+    out->tls = p->spec.tls;
     snprintf(out->host, sizeof out->host, "%s", p->host);
     out->port = p->spec.port;
     out->state = p->state;

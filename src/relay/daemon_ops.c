@@ -56,11 +56,11 @@ static json_t *path_json(const struct sc_daemon *d, const struct sc_path_info *p
 {
     bool show_host = !p->inbound || d->cfg->privacy.log_peer_addresses;
     return json_pack(
-        "{s:i, s:o, s:s, s:s, s:i, s:s, s:s, s:b, s:i, s:f, s:f, s:o, s:I, s:i, s:I, s:I, s:I, "
-        "s:I, s:i, s:i, s:s, s:I}",
+        "{s:i, s:o, s:s, s:b, s:s, s:i, s:s, s:s, s:b, s:i, s:f, s:f, s:o, s:I, s:i, s:I, s:I, "
+        "s:I, s:I, s:i, s:i, s:s, s:I}",
         "path_id", (json_int_t)p->path_id, "relay_id",
         p->has_id ? hex_json(p->relay_id, SC_RELAY_ID_BYTES) : json_null(), "type",
-        sc_path_type_name(p->type), "host", show_host ? p->host : "-", "port",
+        sc_path_type_name(p->type), "tls", p->tls, "host", show_host ? p->host : "-", "port",
         (json_int_t)(p->inbound ? 0 : p->port), "state", sc_path_state_name(p->state), "direction",
         p->inbound ? "inbound" : "outbound", "authenticated", p->authenticated, "priority",
         (json_int_t)p->priority, "latency_ms", p->latency_us / 1000.0, "jitter_ms",

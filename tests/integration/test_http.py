@@ -33,7 +33,7 @@ STATUS_KEYS = {"relay_id", "uptime_s", "total_connections", "active_connections"
 STATS_KEYS = {"total_messages_sent", "total_messages_received", "total_bytes_sent",
               "total_bytes_received", "messages_undelivered", "messages_forwarded",
               "messages_deduplicated", "evictions", "duplicates_closed", "rekeys", "key_rotations"}
-PEER_KEYS = {"path_id", "relay_id", "type", "host", "port", "state", "direction", "authenticated",
+PEER_KEYS = {"path_id", "relay_id", "type", "tls", "host", "port", "state", "direction", "authenticated",
              "priority", "latency_ms", "jitter_ms", "last_seen", "uptime_s", "heartbeats_missed",
              "messages_sent", "messages_received", "bytes_sent", "bytes_received", "reconnects",
              "failures", "last_reason", "next_attempt_in_ms"}

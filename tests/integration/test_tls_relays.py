@@ -51,7 +51,10 @@ try:
     b.links.append((a, 8, {"ssl_enabled": True, "tls_pin": pin}))
     b.start()
     wait_linked([a, b])
-    c.check("b links to a over TLS with a's pin", path_to(b, a)["state"] == "authenticated")
+    c.check("b links to a over TLS with a's pin; both sides' `secirc peers` say tls",
+            path_to(b, a)["state"] == "authenticated" and path_to(b, a)["tls"] and path_to(a, b)["tls"])
+    r = b.ctl("peers")
+    c.check("the peers table shows the type tcp+tls", "tcp+tls" in r.stdout, r.stdout)
     wa, wb = a.watch(), b.watch()
     procs += [wa, wb]
     for src, dst, w, tag in ((a, b, wb, "a-to-b"), (b, a, wa, "b-to-a")):

@@ -33,6 +33,9 @@ try:
     p = ws_path(b, a)
     c.check("b dialed a over WebSocket: `secirc peers` shows type websocket, authenticated",
             p and p["state"] == "authenticated" and p["port"] == a.ws_port, json.dumps(b.peers()))
+    c.check("a sees b inbound on its WebSocket listener (type websocket)",
+            any(q["relay_id"] == b.id and q["direction"] == "inbound" and q["type"] == "websocket"
+                for q in a.peers()), json.dumps(a.peers()))
     wa, wb = a.watch(), b.watch()
     procs += [wa, wb]
     for src, dst, w, tag in ((a, b, wb, "a-to-b"), (b, a, wa, "b-to-a")):

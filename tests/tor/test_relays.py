@@ -116,8 +116,9 @@ try:
     tor_link_s = time.monotonic() - started
     c.check(f"a linked to b's .onion in {tor_link_s:.1f}s: `secirc peers` shows type tor, authenticated",
             p["host"] == addr and p["direction"] == "outbound")
-    c.check("b sees a inbound (through its onion service)",
-            any(q["relay_id"] == a.id and q["direction"] == "inbound" for q in b.peers()))
+    c.check("b sees a inbound through its onion service (type tor)",
+            any(q["relay_id"] == a.id and q["direction"] == "inbound" and q["type"] == "tor"
+                for q in b.peers()), json.dumps(b.peers()))
 
     wa, wb = a.watch(), b.watch()
     procs += [wa, wb]
