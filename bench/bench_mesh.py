@@ -6,7 +6,8 @@ moment each of the other nine relays delivers the message to a `watch`
 subscriber. Each relay links to its next two around a ring and to the one
 opposite, so most copies cross several hops. Prints one JSON line:
 {"relays":10,"broadcasts":N,"deliveries":M,"p50_ms":…,"p99_ms":…,"max_ms":…,
- "missing":K}. Every wait is bounded; every process is stopped on exit."""
+ "missing":K,"control":{…}}, where "control" is bench_control's line for
+relay 0's control socket while the mesh is up (requests per second). Every wait is bounded; every process is stopped on exit."""
 import json
 import os
 import shutil
@@ -141,9 +142,17 @@ def main():
         stop.set()
         lat = sorted((t - sent[mid]) * 1000 for (i, mid), t in arrived.items() if mid in sent)
         pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
+        # The control socket of one relay of the running mesh, by bench_control.
+        control, exe = None, os.path.join(build, "bench_control")
+        if os.access(exe, os.X_OK):
+            r = subprocess.run([exe, "--socket", sock[0], "--seconds", "3"], capture_output=True,
+                               text=True, timeout=120)
+            if r.returncode == 0 and r.stdout.strip():
+                control = json.loads(r.stdout.strip().splitlines()[-1])
         print(json.dumps({"relays": RELAYS, "broadcasts": broadcasts, "deliveries": len(lat),
                           "p50_ms": round(pick(0.5), 3), "p99_ms": round(pick(0.99), 3),
-                          "max_ms": round(lat[-1], 3), "missing": want - len(lat)}))
+                          "max_ms": round(lat[-1], 3), "missing": want - len(lat),
+                          "control": control}))
     finally:
         stop.set()
         for p in procs:
