@@ -5,7 +5,6 @@
  * drive bulk transfers checked by content. Used by the integration tests and
  * benchmarks; argument parsing and printing only, no protocol logic. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,65 +21,19 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
-#include "cmd/secirc_linktest_socks5.h"
 #include "cmd/cli.h"
-#include "cmd/secirc_linktest_tls.h"
+#include "cmd/secirc_linktest.h"
 #include "link/link_stream.h"
 #include "secirc/identity.h"
 #include "secirc/link.h"
 #include "secirc/listener.h"
-#include "transport/http_connect.h"
 #include "transport/transport.h"
-#include "transport/websocket.h"
 #include "util/hex.h"
 #include "util/log.h"
 #include "util/time.h"
 
-#define MAX_LINKS 4096
-#define MAX_TRUSTED 16
-#define MAX_WS_ORIGINS 16
 /* How long `quit` waits for links to finish closing before it exits. */
 #define QUIT_WAIT_MS 3000u
-
-struct app {
-    struct event_base *base;
-    struct evdns_base *dns;
-    struct sc_identity *identity;
-    struct sc_link_key *link_key, *old_link_key;
-    struct sc_listener *listener;
-    struct sc_listener_config lcfg;
-    struct sc_dial *dial;
-    struct sc_link *links[MAX_LINKS]; /* every link started here or handed over */
-    size_t nlinks;
-    struct sc_link_config lc;
-    bool listen_mode;
-    const char *host, *source;
-    uint16_t port;
-    struct sc_layer_spec layer;
-    bool has_layer;
-    struct sc_linktest_socks5 socks5; /* --socks5: tcp to the proxy, then a socks5 layer */
-    /* WebSocket (--ws...) and an HTTP CONNECT proxy (--http-proxy) */
-    bool use_ws, use_proxy;
-    struct sc_ws_params ws;
-    const char *ws_origins[MAX_WS_ORIGINS];
-    struct sc_http_connect_params proxy;
-    struct sc_http_proxy proxy_at; /* where the dial goes */
-    struct sc_linktest_tls tls; /* --tls: a tls layer above tcp (and --layer) */
-    struct event *stdin_ev, *sigint_ev, *sigterm_ev, *rotate_ev, *quit_ev;
-    struct evbuffer *stdin_buf;
-    enum sc_reason reject;
-    uint8_t trusted[MAX_TRUSTED][SC_RELAY_ID_BYTES];
-    size_t ntrusted;
-    uint32_t rotate_ms;
-    bool echo, quiet, exit_when_done, quitting;
-    int exit_status;
-    /* bulk transfer */
-    uint64_t send_count, sent, recv_check, received, recv_bytes;
-    uint32_t send_size;
-    bool verify_failed;
-    uint64_t first_recv_us, last_recv_us, send_start_us;
-    struct sc_link *bulk_link;
-};
 
 static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void out(const char *fmt, ...)
@@ -510,347 +463,6 @@ static void on_dialed(struct sc_stream *stream, int err, const char *why, void *
     track(a, link); /* closed at quit even if never authenticated */
 }
 
-/* ---- options --------------------------------------------------------------- */
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: secirc link-test listen  --key FILE [--address ADDR] [--port PORT] [options]\n"
-            "       secirc link-test connect --key FILE --host HOST --port PORT [--expect ID] [options]\n"
-            "\n"
-            "Links two processes by hand. Events are printed one per line on stdout;\n"
-            "stdin takes commands: 'send TEXT', 'ping', 'stats', 'close', 'quit'. At end of\n"
-            "input (or SIGINT/SIGTERM) it closes its links and exits; 'connect' also exits\n"
-            "when its link closes.\n"
-            "\n"
-            "link options:\n"
-            "  --timeout MS               connection_timeout (default %u)\n"
-            "  --heartbeat MS             heartbeat_interval, 0 = off (default %u)\n"
-            "  --heartbeat-misses N       heartbeat ticks without a frame before closing (default %u)\n"
-            "  --rekey-frames N           rekey after N frames (default %u)\n"
-            "  --rekey-bytes N            rekey after N bytes\n"
-            "  --rekey-ms MS              rekey after MS milliseconds\n"
-            "  --max-frame N              frame body size we coalesce to (default %u)\n"
-            "  --max-message N            largest payload we take, %u..%u (default %u)\n"
-            "  --send-queue-bytes N       send queue limit per link\n"
-            "  --max-cert-lifetime S      refuse peer certificates valid longer (default %u)\n"
-            "  --layer xor|xor-hello      test-only transport layer on top of tcp (both sides)\n"
-            "websocket options:\n"
-            "  --ws                       WebSocket on top (both sides), path /relay\n"
-            "  --ws-path PATH             the same, with another path\n"
-            "  --ws-origin ORIGIN         (connect) send this Origin\n"
-            "  --ws-allow-origin ORIGIN   (listen) allow this Origin; repeatable (default: any)\n"
-            "  --http-proxy URL           (connect) through an HTTP CONNECT proxy,\n"
-            "                             http://[USER:PASSWORD@]HOST:PORT\n"
-            SC_LINKTEST_TLS_USAGE
-            "connect options:\n"
-            "  --source ADDR              local address to connect from\n"
-            SC_LINKTEST_SOCKS5_USAGE
-            "listen options:\n"
-            "  --probe-resistance         silent unless message 1 names our relay ID\n"
-            "  --reject REASON            refuse every peer (busy, not_allowed, ...)\n"
-            "  --priority N               priority class in ACCEPT (2, 4, 6, 8, 10; default 2)\n"
-            "  --trust ID                 give relay ID the trusted class (8); repeatable\n"
-            "  --max-handshakes N         handshakes in progress (default %u)\n"
-            "  --max-handshakes-per-address N   (default %u)\n"
-            "  --handshake-rate N         new connections/s, all sources, 0 = off (default %u)\n"
-            "  --handshake-burst N        (default %u)\n"
-            "  --handshake-rate-per-address N   (default %u)\n"
-            "  --handshake-burst-per-address N  (default %u)\n"
-            "  --max-links N              authenticated links (default %u)\n"
-            "  --max-links-per-address N  for untrusted peers (default %u)\n"
-            "  --max-links-per-peer N     (default %u)\n"
-            "  --links-reserved N         of max-links, only for trusted peers (default %u)\n"
-            "  --fd-reserve N             descriptors strangers never take (default %u)\n"
-            "  --fd-limit N               set the process's descriptor limit (tests)\n"
-            "  --rotate-key-ms MS         replace the link key every MS milliseconds\n"
-            "traffic options:\n"
-            "  --echo                     send every message back\n"
-            "  --send-count N             send N generated messages once linked\n"
-            "  --send-size N              their largest size (default 1024)\n"
-            "  --recv-check N             expect N generated messages, check content and order\n"
-            "  --exit-when-done           close the link and exit once sending and checking are done\n"
-            "  --quiet                    do not print each message\n"
-            "  --log-level LEVEL          debug, info, warn, error, off (default warn)\n",
-            SC_CONNECTION_TIMEOUT_MS_DEFAULT, SC_HEARTBEAT_INTERVAL_MS_DEFAULT,
-            SC_HEARTBEAT_MISS_LIMIT_DEFAULT, SC_REKEY_AFTER_FRAMES_DEFAULT,
-            SC_FRAME_BODY_BYTES_DEFAULT, SC_MESSAGE_PAYLOAD_MIN_BYTES, SC_MESSAGE_PAYLOAD_MAX_BYTES,
-            SC_MESSAGE_PAYLOAD_BYTES_DEFAULT, SC_CERT_LIFETIME_MAX_S_DEFAULT,
-            SC_HANDSHAKES_MAX_DEFAULT, SC_HANDSHAKES_PER_ADDRESS_MAX_DEFAULT,
-            SC_HANDSHAKE_RATE_DEFAULT, SC_HANDSHAKE_BURST_DEFAULT,
-            SC_HANDSHAKE_RATE_PER_ADDRESS_DEFAULT, SC_HANDSHAKE_BURST_PER_ADDRESS_DEFAULT,
-            SC_LINKS_MAX_DEFAULT, SC_LINKS_PER_ADDRESS_MAX_DEFAULT, SC_LINKS_PER_PEER_MAX_DEFAULT,
-            SC_LINKS_RESERVED_DEFAULT, SC_FD_RESERVE_DEFAULT);
-}
-
-static bool parse_u64(const char *s, uint64_t *v)
-{
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-')
-        return false;
-    *v = x;
-    return true;
-}
-
-enum {
-    O_KEY = 256, O_ADDRESS, O_PORT, O_HOST, O_EXPECT, O_TIMEOUT, O_HB, O_HB_MISSES,
-    O_REKEY_FRAMES, O_REKEY_BYTES, O_REKEY_MS, O_MAX_FRAME, O_MAX_MESSAGE, O_SENDQ,
-    O_CERT_LIFETIME, O_LAYER, O_SOURCE, O_PROBE, O_REJECT, O_PRIORITY, O_TRUST, O_MAX_HS,
-    O_MAX_HS_ADDR, O_HS_RATE, O_HS_BURST, O_HS_RATE_ADDR, O_HS_BURST_ADDR, O_MAX_LINKS,
-    O_MAX_LINKS_ADDR, O_MAX_LINKS_PEER, O_LINKS_RESERVED, O_FD_RESERVE, O_FD_LIMIT, O_ROTATE,
-    O_ECHO, O_SEND_COUNT, O_SEND_SIZE, O_RECV_CHECK, O_EXIT_DONE, O_QUIET, O_LOG, O_HELP,
-    O_WS, O_WS_PATH, O_WS_ORIGIN, O_WS_ALLOW_ORIGIN, O_HTTP_PROXY
-};
-
-static const struct option options[] = {
-    {"key", required_argument, 0, O_KEY},
-    {"address", required_argument, 0, O_ADDRESS},
-    {"port", required_argument, 0, O_PORT},
-    {"host", required_argument, 0, O_HOST},
-    {"expect", required_argument, 0, O_EXPECT},
-    {"timeout", required_argument, 0, O_TIMEOUT},
-    {"heartbeat", required_argument, 0, O_HB},
-    {"heartbeat-misses", required_argument, 0, O_HB_MISSES},
-    {"rekey-frames", required_argument, 0, O_REKEY_FRAMES},
-    {"rekey-bytes", required_argument, 0, O_REKEY_BYTES},
-    {"rekey-ms", required_argument, 0, O_REKEY_MS},
-    {"max-frame", required_argument, 0, O_MAX_FRAME},
-    {"max-message", required_argument, 0, O_MAX_MESSAGE},
-    {"send-queue-bytes", required_argument, 0, O_SENDQ},
-    {"max-cert-lifetime", required_argument, 0, O_CERT_LIFETIME},
-    {"layer", required_argument, 0, O_LAYER},
-    {"ws", no_argument, 0, O_WS},
-    {"ws-path", required_argument, 0, O_WS_PATH},
-    {"ws-origin", required_argument, 0, O_WS_ORIGIN},
-    {"ws-allow-origin", required_argument, 0, O_WS_ALLOW_ORIGIN},
-    {"http-proxy", required_argument, 0, O_HTTP_PROXY},
-    SC_LINKTEST_TLS_OPTIONS,
-    {"source", required_argument, 0, O_SOURCE},
-    SC_LINKTEST_SOCKS5_OPTIONS,
-    {"probe-resistance", no_argument, 0, O_PROBE},
-    {"reject", required_argument, 0, O_REJECT},
-    {"priority", required_argument, 0, O_PRIORITY},
-    {"trust", required_argument, 0, O_TRUST},
-    {"max-handshakes", required_argument, 0, O_MAX_HS},
-    {"max-handshakes-per-address", required_argument, 0, O_MAX_HS_ADDR},
-    {"handshake-rate", required_argument, 0, O_HS_RATE},
-    {"handshake-burst", required_argument, 0, O_HS_BURST},
-    {"handshake-rate-per-address", required_argument, 0, O_HS_RATE_ADDR},
-    {"handshake-burst-per-address", required_argument, 0, O_HS_BURST_ADDR},
-    {"max-links", required_argument, 0, O_MAX_LINKS},
-    {"max-links-per-address", required_argument, 0, O_MAX_LINKS_ADDR},
-    {"max-links-per-peer", required_argument, 0, O_MAX_LINKS_PEER},
-    {"links-reserved", required_argument, 0, O_LINKS_RESERVED},
-    {"fd-reserve", required_argument, 0, O_FD_RESERVE},
-    {"fd-limit", required_argument, 0, O_FD_LIMIT},
-    {"rotate-key-ms", required_argument, 0, O_ROTATE},
-    {"echo", no_argument, 0, O_ECHO},
-    {"send-count", required_argument, 0, O_SEND_COUNT},
-    {"send-size", required_argument, 0, O_SEND_SIZE},
-    {"recv-check", required_argument, 0, O_RECV_CHECK},
-    {"exit-when-done", no_argument, 0, O_EXIT_DONE},
-    {"quiet", no_argument, 0, O_QUIET},
-    {"log-level", required_argument, 0, O_LOG},
-    {"help", no_argument, 0, O_HELP},
-    {0, 0, 0, 0},
-};
-
-/* Options whose argument is a number. */
-static bool numeric_option(int c)
-{
-    if ((c >= SC_LINKTEST_SOCKS5 && c < SC_LINKTEST_SOCKS5_END) ||
-        (c >= SC_LINKTEST_TLS && c < SC_LINKTEST_TLS_END))
-        return false;
-    switch (c) {
-    case O_KEY: case O_ADDRESS: case O_HOST: case O_EXPECT: case O_LAYER: case O_SOURCE:
-    case O_PROBE: case O_REJECT: case O_TRUST: case O_ECHO: case O_EXIT_DONE: case O_QUIET:
-    case O_LOG: case O_HELP: case '?':
-    case O_WS: case O_WS_PATH: case O_WS_ORIGIN: case O_WS_ALLOW_ORIGIN: case O_HTTP_PROXY:
-        return false;
-    default:
-        return true;
-    }
-}
-
-struct cli_paths {
-    const char *key_path, *expect, *address;
-    uint64_t fd_limit;
-    int log_level;
-};
-
-static const uint8_t xor_key = 0x5c;
-
-static int set_layer(struct app *a, const char *name)
-{
-    static const struct sc_xor_params plain = {.key = xor_key, .hello = false};
-    static const struct sc_xor_params hello = {.key = xor_key, .hello = true};
-    if (strcmp(name, "xor") != 0 && strcmp(name, "xor-hello") != 0) {
-        fprintf(stderr, "secirc link-test: unknown layer '%s' (xor, xor-hello)\n", name);
-        return 2;
-    }
-    a->layer.ops = &sc_layer_xor;
-    a->layer.params = strcmp(name, "xor") == 0 ? &plain : &hello;
-    a->has_layer = true;
-    return 0;
-}
-
-/* http://[USER:PASSWORD@]HOST:PORT: the proxy the dial goes to. */
-static int set_proxy(struct app *a, const char *url)
-{
-    if (sc_http_proxy_parse(url, &a->proxy_at) != 0) {
-        fprintf(stderr, "secirc link-test: --http-proxy needs http://[USER:PASSWORD@]HOST:PORT\n");
-        return 2;
-    }
-    a->proxy.user = a->proxy_at.has_user ? a->proxy_at.user : NULL;
-    a->proxy.password = a->proxy_at.has_user ? a->proxy_at.password : NULL;
-    a->use_proxy = true;
-    return 0;
-}
-
-/* One option; 0, or the exit status for a bad one. */
-static int apply_option(struct app *a, struct cli_paths *p, int c, const char *arg, uint64_t v)
-{
-    struct sc_listener_config *l = &a->lcfg;
-    switch (c) {
-    case O_KEY: p->key_path = arg; break;
-    case O_ADDRESS: p->address = arg; break;
-    case O_PORT:
-        if (v > 65535) {
-            fprintf(stderr, "secirc link-test: port %llu out of range\n", (unsigned long long)v);
-            return 2;
-        }
-        a->port = (uint16_t)v;
-        break;
-    case O_HOST: a->host = arg; break;
-    case O_EXPECT: p->expect = arg; break;
-    case O_TIMEOUT: a->lc.connection_timeout_ms = (uint32_t)v; break;
-    case O_HB: a->lc.heartbeat_interval_ms = (uint32_t)v; break;
-    case O_HB_MISSES: a->lc.heartbeat_miss_limit = (uint32_t)v; break;
-    case O_REKEY_FRAMES: a->lc.rekey_after_frames = v; break;
-    case O_REKEY_BYTES: a->lc.rekey_after_bytes = v; break;
-    case O_REKEY_MS: a->lc.rekey_after_ms = v; break;
-    case O_MAX_FRAME: a->lc.max_frame_bytes = (uint32_t)v; break;
-    case O_MAX_MESSAGE: a->lc.max_message_bytes = (uint32_t)v; break;
-    case O_SENDQ: a->lc.send_queue_bytes = (size_t)v; break;
-    case O_CERT_LIFETIME: a->lc.max_cert_lifetime_s = (uint32_t)v; break;
-    case O_LAYER: return set_layer(a, arg);
-    case O_WS: a->use_ws = true; break;
-    case O_WS_PATH: a->use_ws = true; a->ws.path = arg; break;
-    case O_WS_ORIGIN: a->ws.origin = arg; break;
-    case O_WS_ALLOW_ORIGIN:
-        if (a->ws.norigins == MAX_WS_ORIGINS) {
-            fprintf(stderr, "secirc link-test: at most %d --ws-allow-origin\n", MAX_WS_ORIGINS);
-            return 2;
-        }
-        a->ws_origins[a->ws.norigins++] = arg;
-        break;
-    case O_HTTP_PROXY: return set_proxy(a, arg);
-    case O_SOURCE: a->source = arg; break;
-    case O_PROBE: a->lc.probe_resistance = true; break;
-    case O_REJECT: {
-        int r = sc_reason_parse(arg);
-        if (r <= 0) {
-            fprintf(stderr, "secirc link-test: unknown reason '%s'\n", arg);
-            return 2;
-        }
-        a->reject = (enum sc_reason)r;
-        break;
-    }
-    case O_PRIORITY: a->lc.priority = (uint8_t)v; break;
-    case O_TRUST:
-        if (a->ntrusted == MAX_TRUSTED || sc_relay_id_from_hex(arg, a->trusted[a->ntrusted]) != 0) {
-            fprintf(stderr, "secirc link-test: --trust needs a relay ID (at most %d)\n", MAX_TRUSTED);
-            return 2;
-        }
-        a->ntrusted++;
-        break;
-    case O_MAX_HS: l->max_handshakes = (uint32_t)v; break;
-    case O_MAX_HS_ADDR: l->max_handshakes_per_address = (uint32_t)v; break;
-    case O_HS_RATE: l->handshake_rate = (uint32_t)v; break;
-    case O_HS_BURST: l->handshake_burst = (uint32_t)v; break;
-    case O_HS_RATE_ADDR: l->handshake_rate_per_address = (uint32_t)v; break;
-    case O_HS_BURST_ADDR: l->handshake_burst_per_address = (uint32_t)v; break;
-    case O_MAX_LINKS: l->max_links = (uint32_t)v; break;
-    case O_MAX_LINKS_ADDR: l->max_links_per_address = (uint32_t)v; break;
-    case O_MAX_LINKS_PEER: l->max_links_per_peer = (uint32_t)v; break;
-    case O_LINKS_RESERVED: l->links_reserved = (uint32_t)v; break;
-    case O_FD_RESERVE: l->fd_reserve = (uint32_t)v; break;
-    case O_FD_LIMIT: p->fd_limit = v; break;
-    case O_ROTATE: a->rotate_ms = (uint32_t)v; break;
-    case O_ECHO: a->echo = true; break;
-    case O_SEND_COUNT: a->send_count = v; break;
-    case O_SEND_SIZE:
-        if (v < 8 || v > SC_MESSAGE_PAYLOAD_MAX_BYTES) {
-            fprintf(stderr, "secirc link-test: --send-size must be 8..%u\n",
-                    SC_MESSAGE_PAYLOAD_MAX_BYTES);
-            return 2;
-        }
-        a->send_size = (uint32_t)v;
-        break;
-    case O_RECV_CHECK: a->recv_check = v; break;
-    case O_EXIT_DONE: a->exit_when_done = true; break;
-    case O_QUIET: a->quiet = true; break;
-    case O_LOG:
-        p->log_level = sc_log_level_parse(arg);
-        if (p->log_level < 0) {
-            fprintf(stderr, "secirc link-test: unknown log level '%s'\n", arg);
-            return 2;
-        }
-        break;
-    default:
-        if (c >= SC_LINKTEST_SOCKS5 && c < SC_LINKTEST_SOCKS5_END)
-            return sc_linktest_socks5_option(&a->socks5, c, arg);
-        if (c >= SC_LINKTEST_TLS && c < SC_LINKTEST_TLS_END)
-            return sc_linktest_tls_option(&a->tls, c, arg);
-        usage(stderr);
-        return 2;
-    }
-    return 0;
-}
-
-/* Parses argv into the app; 0, or the exit status (-1: --help printed). */
-static int parse_options(struct app *a, struct cli_paths *p, int argc, char **argv)
-{
-    optind = 2;
-    int c;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        if (c == O_HELP) {
-            usage(stdout);
-            return -1;
-        }
-        uint64_t v = 0;
-        if (numeric_option(c) && !parse_u64(optarg, &v)) {
-            fprintf(stderr, "secirc link-test: '%s' is not a number\n", optarg);
-            return 2;
-        }
-        int rc = apply_option(a, p, c, optarg, v);
-        if (rc)
-            return rc;
-    }
-    if (optind != argc || !p->key_path || (!a->listen_mode && (!a->host || !a->port))) {
-        usage(stderr);
-        return 2;
-    }
-    if (p->expect) {
-        if (sc_relay_id_from_hex(p->expect, a->lc.expected_id) != 0) {
-            fprintf(stderr, "secirc link-test: --expect needs a 64-hex-digit relay ID\n");
-            return 2;
-        }
-        a->lc.has_expected_id = true;
-    }
-    if (a->socks5.on && a->use_proxy) {
-        fprintf(stderr, "secirc link-test: --socks5 and --http-proxy exclude each other\n");
-        return 2;
-    }
-    char idhex[SC_RELAY_ID_HEX_LEN + 1]; /* the isolation key: the relay ID, canonical */
-    if (a->lc.has_expected_id)
-        sc_relay_id_to_hex(a->lc.expected_id, idhex);
-    return sc_linktest_socks5_setup(&a->socks5, a->listen_mode, a->host, a->port,
-                                    a->lc.has_expected_id ? idhex : NULL, &a->socks5.layer);
-}
-
 /* Lets one process hold the thousands of sockets the tests open, or sets
  * the exact limit a test asks for. */
 static void set_fd_limit(uint64_t want)
@@ -873,8 +485,8 @@ static int build_layers(struct app *a, const char *address, struct sc_layer_spec
     *n = 0;
     if (a->socks5.on)
         out[(*n)++] = a->socks5.layer;
-    else if (a->use_proxy && !a->listen_mode)
-        out[(*n)++] = (struct sc_layer_spec){.ops = &sc_layer_http_connect, .params = &a->proxy};
+    else if (a->ws.use_proxy && !a->listen_mode)
+        out[(*n)++] = sc_linktest_ws_tunnel(&a->ws, a->host, a->port);
     if (a->has_layer)
         out[(*n)++] = a->layer;
     struct sc_layer_spec tls;
@@ -883,14 +495,8 @@ static int build_layers(struct app *a, const char *address, struct sc_layer_spec
         return rc;
     if (a->tls.on)
         out[(*n)++] = tls;
-    if (a->use_ws) {
-        a->ws.host = a->host;
-        a->ws.port = a->port;
-        a->ws.tls = a->tls.on;
-        a->ws.subprotocol = true;
-        a->ws.origins = a->ws_origins;
-        out[(*n)++] = (struct sc_layer_spec){.ops = &sc_layer_websocket, .params = &a->ws};
-    }
+    if (a->ws.on)
+        out[(*n)++] = sc_linktest_ws_layer(&a->ws, a->host, a->port, a->tls.on);
     return 0;
 }
 
@@ -933,11 +539,9 @@ static int start_connecting(struct app *a)
     if (a->socks5.on) { /* tcp to the proxy; the target goes to it by name */
         spec.host = a->socks5.proxy_host;
         spec.port = a->socks5.proxy_port;
-    } else if (a->use_proxy) { /* tcp goes to the proxy; http_connect names the relay */
-        spec.host = a->proxy_at.host;
-        spec.port = a->proxy_at.port;
-        a->proxy.host = a->host;
-        a->proxy.port = a->port;
+    } else if (a->ws.use_proxy) { /* tcp goes to the proxy; http_connect names the relay */
+        spec.host = a->ws.proxy_at.host;
+        spec.port = a->ws.proxy_at.port;
     }
     int err = sc_dial_start(a->base, &spec, on_dialed, a, &a->dial);
     if (err) {
@@ -1025,7 +629,7 @@ static int run(struct app *a, const struct cli_paths *p)
 int sc_cli_link_test(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(argc < 2 ? stderr : stdout);
+        sc_linktest_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     struct app *a = calloc(1, sizeof *a);
@@ -1034,7 +638,7 @@ int sc_cli_link_test(int argc, char **argv)
     if (strcmp(argv[1], "listen") == 0) {
         a->listen_mode = true;
     } else if (strcmp(argv[1], "connect") != 0) {
-        usage(stderr);
+        sc_linktest_usage(stderr);
         free(a);
         return 2;
     }
@@ -1042,7 +646,7 @@ int sc_cli_link_test(int argc, char **argv)
     sc_link_config_defaults(&a->lc);
     a->send_size = 1024;
     struct cli_paths p = {.address = "127.0.0.1", .log_level = SC_LOG_WARN};
-    int rc = parse_options(a, &p, argc, argv);
+    int rc = sc_linktest_parse_options(a, &p, argc, argv);
     if (rc == 0) {
         sc_log_set_level((enum sc_log_level)p.log_level);
         rc = run(a, &p);
