@@ -134,6 +134,12 @@ void sc_ctl_print_status(FILE *out, json_t *st)
         fprintf(out, "%s%s %s", i > 0 ? ", " : "", b, a);
     }
     fprintf(out, "\n");
+    json_t *tor = json_object_get(st, "tor");
+    text_of(json_object_get(tor, "state"), b, sizeof b);
+    if (json_is_object(tor) && strcmp(b, "off") != 0) {
+        text_of(json_object_get(tor, "onion_address"), a, sizeof a);
+        fprintf(out, "onion:        %s%s%s\n", b, strcmp(a, "-") ? " " : "", strcmp(a, "-") ? a : "");
+    }
 
     num_of(json_object_get(stats, "total_messages_sent"), b, sizeof b);
     num_of(json_object_get(stats, "total_messages_received"), c, sizeof c);
@@ -263,6 +269,10 @@ void sc_ctl_print_event(FILE *out, json_t *ev, time_t now)
         if (strcmp(d, "-") != 0 && strcmp(d, "none") != 0)
             fprintf(out, " (%s)", d);
         fprintf(out, "\n");
+    } else if (strcmp(kind, "onion") == 0) {
+        bool up = json_is_true(json_object_get(ev, "published"));
+        text_of(json_object_get(ev, up ? "address" : "reason"), a, sizeof a);
+        fprintf(out, "%s onion service %s: %s\n", when, up ? "published" : "unavailable", a);
     } else if (strcmp(kind, "undelivered") == 0) {
         short_id(json_object_get(ev, "to"), a, sizeof a);
         text_of(json_object_get(ev, "id"), b, sizeof b);

@@ -70,6 +70,9 @@ try:
     state, addr = wait_for(lambda: tor_state(r)[0] == "published" and tor_state(r), 60,
                            "the onion service published")
     c.check(f"published with cookie authentication: {addr}", bool(addr and ONION.match(addr)), addr)
+    text = r.ctl("status").stdout
+    c.check("`secirc status` prints the line `onion: published ADDRESS`",
+            f"onion:        published {addr}" in text, text)
     with urllib.request.urlopen(f"http://127.0.0.1:{r.http_port}/status", timeout=10) as resp:
         body = resp.read().decode()
     c.check("HTTP /status says published but never shows the address (it would tie it to this host)",
