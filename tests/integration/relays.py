@@ -41,6 +41,7 @@ class Relay:
         self.port, self.http_port, self.ws_port = free_ports(3)
         self.ws = ws  # also a WebSocket listener on ws_port
         self.tls = tls  # TLS on its listeners (a self-signed certificate made at start)
+        self.ws_tls = tls  # ... on the WebSocket one too (wss)
         self.http = http
         self.extra_manager = extra_manager or {}
         self.extra_yaml = extra_yaml
@@ -61,7 +62,7 @@ class Relay:
             lines.append("    ssl_enabled: true")
         if self.ws:
             lines += ["  - address: 127.0.0.1", "    type: websocket", f"    port: {self.ws_port}"]
-            if self.tls:
+            if self.ws_tls:
                 lines.append("    ssl_enabled: true")
         if self.links:
             lines.append("relays:")
