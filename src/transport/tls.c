@@ -371,13 +371,26 @@ static void tls_shutdown(void *state)
     ERR_clear_error();
 }
 
+/* The SSL is freed here, but the filter using it may live on: freeing
+ * only drops our reference, and a filter stacked on it (the websocket
+ * layer's) holds one until the loop finalizes that filter, as does a
+ * deferred callback of its own. Meanwhile libevent may still drive it:
+ * the filter above, once unlinked, resumes its reads
+ * (bufferevent_unsuspend_read_ -> SSL_read), and what arrives below would
+ * reach it through below's callbacks. So it is made inert first: not
+ * enabled (nothing resumes it) and unhooked from below (nothing feeds
+ * it); it never calls into OpenSSL again. (Disabled, it holds below's
+ * reads until libevent lets it go, which resumes them.) */
 static void tls_destroy(void *state)
 {
     struct tls_layer *t = state;
-    if (t->bev)
-        bufferevent_free(t->bev); /* detaches from below; never frees it */
-    else
+    if (t->bev) {
+        bufferevent_disable(t->bev, EV_READ | EV_WRITE);
         bufferevent_setcb(t->below, NULL, NULL, NULL, NULL);
+        bufferevent_free(t->bev); /* never frees below */
+    } else {
+        bufferevent_setcb(t->below, NULL, NULL, NULL, NULL);
+    }
     SSL_free(t->ssl);
     OPENSSL_cleanse(t->binding, sizeof t->binding);
     free(t);

@@ -60,7 +60,11 @@ struct sc_layer_ops {
      * Called only once the layer is ready. May be NULL. */
     void (*shutdown)(void *state);
     /* Frees the layer's state and the bufferevent it handed up (never the
-     * one below). Called once, in negotiation or after. */
+     * one below). Called once, in negotiation or after. libevent may keep
+     * that bufferevent alive past this call (a filter stacked on it, or a
+     * deferred callback, holds a reference until the loop lets it go), so
+     * destroy first cuts what could still reach the state it frees: the
+     * callbacks it set on below, and (tls) its own reads and writes. */
     void (*destroy)(void *state);
     /* Adds what the layer knows (ALPN, onion, binding) to info. May be NULL. */
     void (*query)(const void *state, struct sc_stream_info *info);

@@ -358,10 +358,11 @@ static void ws_shutdown(void *state)
 static void ws_destroy(void *state)
 {
     struct ws_layer *w = state;
+    /* below's callbacks lead to w; the filter, which may outlive this
+     * call (transport.h), lets go of them only once it is finalized */
+    bufferevent_setcb(w->below, NULL, NULL, NULL, NULL);
     if (w->bev)
-        bufferevent_free(w->bev); /* unhooks it from below */
-    else
-        bufferevent_setcb(w->below, NULL, NULL, NULL, NULL);
+        bufferevent_free(w->bev);
     sc_ws_conn_free(w->conn);
     free(w);
 }

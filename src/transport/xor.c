@@ -141,10 +141,10 @@ static int xor_server_start(struct sc_stream *s, const void *params, struct buff
 static void xor_destroy(void *state)
 {
     struct xor_layer *x = state;
+    /* below's callbacks lead to x; the filter may outlive this call */
+    bufferevent_setcb(x->below, NULL, NULL, NULL, NULL);
     if (x->bev)
         bufferevent_free(x->bev);
-    else
-        bufferevent_setcb(x->below, NULL, NULL, NULL, NULL);
     free(x);
 }
 

@@ -14,6 +14,13 @@
   - SPKI pins and CA verification: the right pin links, a wrong pin fails
     with tls_cert on both sides; a CA file and the address or --tls-sni
     name checked;
+  - websocket over TLS (wss, --ws --tls): links with transport
+    tcp+tls+websocket and binding, and ends cleanly from either side: the
+    connector quits, the listener closes a link, the listener is stopped
+    (SIGTERM) with a live link; whoever ends a link exits 0, a connector
+    whose link the peer ended 1, none crashes (once the one that closed
+    did: its TLS session was freed while the OpenSSL filter under the
+    websocket layer still read with it);
   - start-up errors are distinct: certificate missing, certificate
     unreadable, key not matching the certificate, not PEM."""
 import os
@@ -188,7 +195,7 @@ try:
     v = connect(key_b, oport, "--tls", "--tls-min", "1.3", name="min13-vs-s_server")
     line, rc = failed_line(v)
     c.check(f"--tls-min 1.3 vs openssl s_server -tls1_2: {line}",
-            "error=ETLSVERSION" in line and "reason=tls_version" in line and rc != 0)
+            "error=ETLSVERSION " in line and "reason=tls_version" in line and rc != 0)
     end(srv)
     old = linktest("listen", key_a, "--tls", "--tls-self-signed", ssdir, "--tls-min", "1.2",
                    "--tls-max", "1.2", name="tls12-listener")
@@ -219,7 +226,8 @@ try:
     p_bad = connect(key_b, lst.port, "--tls", "--tls-pin", other_pin[0], name="pin-bad")
     line, rc = failed_line(p_bad)
     c.check(f"a wrong pin fails with tls_cert ({line})",
-            "error=ETLSCERT" in line and "reason=tls_cert" in line and "matches no pin" in line and rc != 0)
+            "error=ETLSCERT " in line and "reason=tls_cert" in line and "matches no pin" in line
+            and rc != 0)
     lst.wait_line(r"^closed peer=- reason=tls_cert by=local", start=start)
     c.check("the listener counts it as tls_cert (bad_certificate alert)", True)
     ca_ok = connect(key_b, lst.port, "--tls", "--tls-verify", "ca", "--tls-ca",
@@ -242,6 +250,38 @@ try:
             s.get("tls_failed") == 1 and s.get("tls_version") == 1 and s.get("tls_cert") >= 2,
             str(s))
     c.check("the first TLS link carried messages throughout", talk(lst, good, "at-end"))
+
+    # --- websocket over TLS (wss), ended from either side -----------------------------------------
+    wlst = linktest("listen", key_a, "--ws", "--tls", "--tls-self-signed", ssdir, name="wss-listener")
+    w1 = connect(key_b, wlst.port, "--ws", "--tls", "--expect", id_a, name="wss-quits")
+    m = w1.wait_line(r"^authenticated peer=(\w+) .*transport=(\S+) alpn=(\S+) binding=yes")
+    c.check(f"wss link: transport={m.group(2)} alpn={m.group(3)}, bound to the session",
+            m.group(1) == id_a and m.group(2, 3) == ("tcp+tls+websocket", "secirc/1+cb"))
+    c.check("messages both ways over wss", talk(wlst, w1, "wss"))
+    start = len(wlst.snapshot())
+    w1.send("quit")
+    rc = w1.wait_exit(10)
+    wlst.wait_line(r"^closed peer=\w+ reason=shutdown by=peer", start=start)
+    c.check(f"the wss connector quits: exit {rc}; the listener hears its shutdown", rc == 0)
+    w2 = connect(key_c, wlst.port, "--ws", "--tls", "--expect", id_a, name="wss-closed")
+    w2.wait_line("^authenticated peer=" + id_a)
+    start = len(w2.snapshot())
+    wlst.send("close")
+    m = w2.wait_line(r"^closed peer=\w+ reason=(\w+) by=peer", start=start)
+    rc = w2.wait_exit(10)
+    c.check(f"the wss listener closes a link: the connector hears {m.group(1)}, exits {rc}",
+            m.group(1) == "local_close" and rc == 0)
+    w3 = connect(key_b, wlst.port, "--ws", "--tls", "--expect", id_a, name="wss-stopped")
+    w3.wait_line("^authenticated peer=" + id_a)
+    c.check("the wss listener links again and carries messages", talk(wlst, w3, "wss-again"))
+    start = len(w3.snapshot())
+    wlst.p.terminate()
+    rc = wlst.wait_exit(10)
+    m = w3.wait_line(r"^closed peer=\w+ reason=(\w+) by=peer", start=start)
+    rc3 = w3.wait_exit(10)
+    c.check(f"the wss listener stopped (SIGTERM) with a live link: exit {rc}; the connector "
+            f"hears {m.group(1)}, exits {rc3} (1: a link the peer ended)",
+            rc == 0 and m.group(1) == "shutdown" and rc3 == 1)
 
     # --- start-up errors, each its own ---------------------------------------------------------
     def start_error(*args, user=None):
