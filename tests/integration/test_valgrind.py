@@ -207,20 +207,19 @@ try:
     from relays import Relay, messages, wait_linked
     log_a, vg_a = vg("secircd-a")
     log_b, vg_b = vg("secircd-b")
-    # b listens with TLS on tcp and plain WebSocket; a dials both paths (TLS
-    # first, the websocket one comes up beside it), so the transports' own
-    # life cycles run under valgrind too.
+    # b listens with TLS on tcp and on WebSocket (wss); a dials both paths
+    # (tcp+tls first, the wss one comes up beside it), so the transports'
+    # own life cycles, TLS under WebSocket included, run under valgrind too.
     ra = Relay(tmp, "vg-a", extra_manager={"enable_websocket": True})
     rb = Relay(tmp, "vg-b", ws=True, tls=True)
-    rb.ws_tls = False
     ra.links.append((rb, 8, {"ssl_enabled": True}))
-    ra.links.append((rb, 6, {"type": "websocket", "port": rb.ws_port}))
+    ra.links.append((rb, 6, {"type": "websocket", "port": rb.ws_port, "ssl_enabled": True}))
     daemons = [ra, rb]
     rb.start(wrapper=vg_b)
     ra.start(wrapper=vg_a)
     wait_linked(daemons, timeout=60)
     wait_for(lambda: {(p["type"], p["tls"]) for p in ra.peers() if p["state"] == "authenticated"}
-             == {("tcp", True), ("websocket", False)}, 60, "a linked to b over tcp+tls and websocket")
+             == {("tcp", True), ("websocket", True)}, 60, "a linked to b over tcp+tls and wss")
     watch = rb.watch()
     r = ra.ctl("send", "--to", rb.id, json.dumps({"type": "relay_message", "content": "under valgrind"}))
     wait_for(lambda: messages(watch), 30, "the message at b")
@@ -230,7 +229,7 @@ try:
     rc_a, rc_b = ra.stop(timeout=60), rb.stop(timeout=60)
     clean_a, sum_a = vg_clean(log_a)
     clean_b, sum_b = vg_clean(log_b)
-    c.check("secircd life cycle under valgrind (start, link over TLS and WebSocket, send, broadcast, "
+    c.check("secircd life cycle under valgrind (start, link over TLS and wss, send, broadcast, "
             "SIGTERM): exit 0, no leak, no memory error", rc_a == 0 and rc_b == 0 and clean_a and clean_b,
             f"rc {rc_a}/{rc_b}\n{sum_a}\n{sum_b}")
 finally:
