@@ -178,8 +178,10 @@ int main(void)
         event_free(a.tick);
     if (a.deadline)
         event_free(a.deadline);
-    if (a.base)
+    if (a.base) {
+        sc_link_finish_lingering(a.base); /* the sockets of the links that ended */
         event_base_free(a.base);
+    }
     rc = rc || a.failed || a.step != 2;
     printf("%s\n", rc ? "basic_setup: FAILED" : "basic_setup: done");
     return rc ? 1 : 0;

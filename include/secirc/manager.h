@@ -260,7 +260,11 @@ int sc_manager_start(struct sc_manager *m) SC_MUST_CHECK;
  * (queued messages first); on_stopped fires once all are closed (bounded by
  * the link close limits). */
 void sc_manager_stop(struct sc_manager *m);
-/* Frees everything at once (links still up are torn down). NULL is fine. */
+/* Frees everything at once (links still up are torn down). NULL is fine.
+ * The sockets of its ended links may still linger for the peers' FIN: the
+ * owner of the event_base, once the loop has ended and the managers and its
+ * own events are freed, calls sc_link_finish_lingering(base) before
+ * event_base_free() (the base may carry several managers). */
 void sc_manager_free(struct sc_manager *m);
 
 /* Replaces limits and timers at run time (listeners, identity and keys are

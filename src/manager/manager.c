@@ -662,7 +662,6 @@ void sc_manager_free(struct sc_manager *m)
             event_free(evs[i]);
     if (m->dns)
         evdns_base_free(m->dns, 0);
-    sc_link_finish_lingering(m->base);
     sc_link_key_free(m->link_key);
     for (size_t i = 0; i < SC_MANAGER_LISTENERS_MAX; i++) {
         free(m->listen_addr[i]);

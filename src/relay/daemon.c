@@ -642,8 +642,10 @@ static void cleanup(struct sc_daemon *d)
     sc_relay_config_free(d->cfg);
     free(d->rpaths);
     free(d->config_path);
-    if (d->base)
+    if (d->base) {
+        sc_link_finish_lingering(d->base); /* the sockets of the links that ended */
         event_base_free(d->base);
+    }
     free(d);
 }
 

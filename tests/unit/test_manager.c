@@ -175,6 +175,7 @@ static void net_free(struct net *net)
         sc_manager_free(net->r[i].m);
         sc_identity_free(net->r[i].id);
     }
+    sc_link_finish_lingering(net->base);
     event_base_free(net->base);
     free(net);
 }
