@@ -103,7 +103,10 @@ try:
                           "--trust", id_b, "--probe-resistance"); procs.append(lst)
     sampler = FdSampler(lst.pid)
     st = Strangers(lst.port, id_a, N, "127.0.9"); procs.append(st)
-    wait_for(lambda: len(st.find("^linked ")) >= 20, 20, "twenty strangers linked")
+    # Mid-flood: how many strangers link before the descriptors run short
+    # depends on how handshakes race arrivals (27 to 42 of 200 seen); ten
+    # linked means the flood is on.
+    wait_for(lambda: len(st.find("^linked ")) >= 10, 20, "ten strangers linked")
     t0 = time.monotonic()
     real = LinkTest.connect(key_b, lst.port, "--expect", id_a, "--timeout", "30000",
                             name="trusted-pr"); procs.append(real)
