@@ -35,8 +35,6 @@
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,6 +44,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "common/bench_process.h"
 #include "secirc/identity.h"
 #include "secirc/link.h"
 #include "secirc/listener.h"
@@ -66,88 +65,19 @@
 static FILE *human;
 static pid_t child_pid = -1;
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
+/* For bench_die and the deadline (async-signal-safe: kill only). */
+static void kill_child(void)
 {
-    va_list ap;
-    fprintf(stderr, "bench_handshake[%d]: ", (int)getpid());
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
     if (child_pid > 0)
         kill(child_pid, SIGKILL);
-    exit(2);
 }
 
-static void on_alarm(int sig)
-{
-    static const char msg[] = "bench_handshake: deadline passed, giving up\n";
-    (void)sig;
-    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
-        /* nothing more to do */
-    }
-    if (child_pid > 0)
-        kill(child_pid, SIGKILL);
-    _exit(3);
-}
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
-static double cpu_self_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
 
-/* utime + stime of another process, from /proc/PID/stat; -1 if unknown. */
-static double cpu_pid_s(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    unsigned long ut, st;
-    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
 
-/* fork() whose child is killed when this process dies; 0 in the child. */
-static pid_t fork_bound(void)
-{
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(2);
-    }
-    return pid;
-}
+
 
 static void stop_child(void)
 {
@@ -193,13 +123,13 @@ static void make_keys(struct keys *k)
     uint64_t expiry = (uint64_t)time(NULL) + 86400u;
     memset(seed, 0x33, sizeof seed);
     if (sc_identity_from_seed(seed, &k->listener_id) != 0)
-        die("identity");
+        bench_die("identity");
     memset(seed, 0x44, sizeof seed);
     if (sc_identity_from_seed(seed, &k->client_id) != 0)
-        die("identity");
+        bench_die("identity");
     if (sc_link_key_generate(k->listener_id, expiry, &k->listener_key) != 0 ||
         sc_link_key_generate(k->client_id, expiry, &k->client_key) != 0)
-        die("link key");
+        bench_die("link key");
 }
 
 static void listener_config(const struct run *r, const struct keys *k, struct sc_listener_config *cfg)
@@ -246,9 +176,9 @@ struct listener_side {
 
 static void take(struct listener_side *s, struct snapshot *x)
 {
-    x->t = now_s();
-    x->cpu = cpu_self_s();
-    x->client_cpu = cpu_pid_s(child_pid);
+    x->t = bench_now_s();
+    x->cpu = bench_cpu_self_s();
+    x->client_cpu = bench_cpu_pid_s(child_pid);
     sc_listener_get_stats(s->listener, &x->stats);
     x->attempts = s->counts->attempts;
     x->authenticated = s->counts->authenticated;
@@ -297,7 +227,7 @@ static json_t *result(struct listener_side *s, const struct sc_listener_config *
         D(attempts) / secs, "client_errors_per_s", D(errors) / secs, "listener_cpu_pct",
         100.0 * cpu / secs, "client_cpu_pct", ccpu < 0 ? -1.0 : 100.0 * ccpu / secs);
     if (!o)
-        die("result: %s", jerr.text);
+        bench_die("result: %s", jerr.text);
     double hs = D(stats.authenticated);
     if (s->run->mode == MODE_RATE) {
         json_object_set_new(o, "handshakes_per_s", json_real(hs / secs));
@@ -328,25 +258,25 @@ static json_t *run_listener(const struct run *r, const struct keys *k, struct cl
     s.counts = counts;
     s.base = event_base_new();
     if (!s.base)
-        die("event_base_new");
+        bench_die("event_base_new");
     struct sc_listener_config cfg;
     listener_config(r, k, &cfg); /* no callbacks: the stats count, the client closes */
     int err = sc_listener_new(s.base, &cfg, &s.listener);
     if (err)
-        die("sc_listener_new: %s", sc_strerror(err));
+        bench_die("sc_listener_new: %s", sc_strerror(err));
     uint16_t port = sc_listener_port(s.listener);
     s.timer = evtimer_new(s.base, on_timer, &s);
     if (!s.timer)
-        die("out of memory");
+        bench_die("out of memory");
     struct timeval tv = {(time_t)r->warmup_s,
                          (suseconds_t)((r->warmup_s - (double)(time_t)r->warmup_s) * 1e6)};
     evtimer_add(s.timer, &tv);
     if (write(port_fd, &port, sizeof port) != (ssize_t)sizeof port)
-        die("port pipe: %s", strerror(errno));
+        bench_die("port pipe: %s", strerror(errno));
     close(port_fd);
     event_base_dispatch(s.base);
     if (s.phase != 2)
-        die("listener loop ended early");
+        bench_die("listener loop ended early");
     json_t *o = result(&s, &cfg);
     /* Stop the client first, so no connection arrives while tearing down. */
     stop_child();
@@ -524,7 +454,7 @@ static void flood_open(int ep, const struct sockaddr_in *to, struct flood_slot *
         _exit(2);
     sl->fd = fd;
     sl->phase = FLOOD_CONNECTING;
-    sl->started_ms = now_ms();
+    sl->started_ms = (bench_now_ns() / 1000000u);
 }
 
 /* The slot's socket is ready: connected (send message 1), or the listener
@@ -576,7 +506,7 @@ static void run_flood_client(struct client_counts *counts, uint16_t port)
     static struct flood_slot slots[FLOOD_IN_FLIGHT];
     for (uint32_t i = 0; i < FLOOD_IN_FLIGHT; i++)
         slots[i] = (struct flood_slot){.fd = -1, .phase = FLOOD_FREE};
-    uint64_t last_sweep = now_ms();
+    uint64_t last_sweep = (bench_now_ns() / 1000000u);
     for (;;) { /* until the listener stops us */
         for (uint32_t i = 0; i < FLOOD_IN_FLIGHT; i++)
             if (slots[i].phase == FLOOD_FREE)
@@ -590,7 +520,7 @@ static void run_flood_client(struct client_counts *counts, uint16_t port)
             if (i < FLOOD_IN_FLIGHT && slots[i].phase != FLOOD_FREE)
                 flood_event(ep, &slots[i], i, counts);
         }
-        uint64_t t = now_ms();
+        uint64_t t = (bench_now_ns() / 1000000u);
         if (t - last_sweep >= 500) { /* nobody answered: give up on it */
             last_sweep = t;
             for (uint32_t i = 0; i < FLOOD_IN_FLIGHT; i++) {
@@ -616,11 +546,11 @@ static int run_pair(const struct run *r, const struct keys *k, int result_fd)
     struct client_counts *counts = mmap(NULL, sizeof *counts, PROT_READ | PROT_WRITE,
                                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (counts == MAP_FAILED) /* zero-filled */
-        die("mmap: %s", strerror(errno));
+        bench_die("mmap: %s", strerror(errno));
     int port_pipe[2];
     if (pipe(port_pipe) != 0)
-        die("pipe: %s", strerror(errno));
-    pid_t pid = fork_bound();
+        bench_die("pipe: %s", strerror(errno));
+    pid_t pid = bench_fork_bound();
     if (pid == 0) {
         child_pid = -1;
         close(port_pipe[1]);
@@ -648,11 +578,11 @@ static int run_pair(const struct run *r, const struct keys *k, int result_fd)
     char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
     if (!text)
-        die("json_dumps");
+        bench_die("json_dumps");
     size_t len = strlen(text);
     text[len] = '\n'; /* replaces the NUL: write len + 1 bytes */
     if (write(result_fd, text, len + 1) != (ssize_t)(len + 1))
-        die("result pipe: %s", strerror(errno));
+        bench_die("result pipe: %s", strerror(errno));
     free(text);
     return 0;
 }
@@ -662,8 +592,8 @@ static json_t *run_one(const struct run *r, const struct keys *k)
 {
     int result_pipe[2];
     if (pipe(result_pipe) != 0)
-        die("pipe: %s", strerror(errno));
-    pid_t pid = fork_bound();
+        bench_die("pipe: %s", strerror(errno));
+    pid_t pid = bench_fork_bound();
     if (pid == 0) {
         close(result_pipe[0]);
         int rc = run_pair(r, k, result_pipe[1]);
@@ -761,7 +691,7 @@ static int run_mode(enum mode mode, double seconds, const struct keys *k, bool j
     if (json) {
         char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
         if (!text)
-            die("json_dumps");
+            bench_die("json_dumps");
         printf("%s\n", text);
         fflush(stdout);
         free(text);
@@ -807,16 +737,7 @@ int main(int argc, char **argv)
     if (n == 0)
         usage();
     human = json ? stderr : stdout;
-    if (sodium_init() < 0)
-        die("sodium_init");
-    sc_log_set_level(SC_LOG_WARN);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGALRM, on_alarm);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        (void)setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    bench_init("bench_handshake", kill_child);
     struct keys k;
     make_keys(&k);
     fprintf(human, "bench_handshake: libsodium %s, libevent %s, default limits: %u/s burst %u, "

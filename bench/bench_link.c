@@ -35,8 +35,6 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +46,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "common/bench_process.h"
 #include "secirc/identity.h"
 #include "secirc/link.h"
 #include "secirc/listener.h"
@@ -68,90 +67,22 @@
 
 static FILE *human;
 static pid_t child_pid = -1;
+
+/* For bench_die and the deadline (async-signal-safe: kill only). */
+static void kill_child(void)
+{
+    if (child_pid > 0)
+        kill(child_pid, SIGKILL);
+}
 static bool g_ws; /* --ws: links over the websocket layer */
 static const struct sc_ws_params ws_server_params = {.path = NULL};
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "bench_link[%d]: ", (int)getpid());
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    if (child_pid > 0)
-        kill(child_pid, SIGKILL);
-    exit(2);
-}
 
-static void on_alarm(int sig)
-{
-    static const char msg[] = "bench_link: deadline passed, giving up\n";
-    (void)sig;
-    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
-        /* nothing more to do */
-    }
-    if (child_pid > 0)
-        kill(child_pid, SIGKILL);
-    _exit(3);
-}
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
-static double cpu_self_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
 
-/* utime + stime of another process, from /proc/PID/stat; -1 if unknown. */
-static double cpu_pid_s(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    unsigned long ut, st;
-    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
 
-/* VmRSS of this process in kB; -1 if unknown. */
-static long rss_kb(void)
-{
-    char line[256];
-    long kb = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-            break;
-    fclose(f);
-    return kb;
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -197,7 +128,7 @@ static void make_tls(struct keys *k)
 {
     char dir[] = "/tmp/bench_link-tls-XXXXXX", cert[64], key[64], err[256];
     if (!mkdtemp(dir))
-        die("mkdtemp: %s", strerror(errno));
+        bench_die("mkdtemp: %s", strerror(errno));
     snprintf(cert, sizeof cert, "%s/cert.pem", dir);
     snprintf(key, sizeof key, "%s/key.pem", dir);
     int rc = sc_tls_self_signed(cert, key, "127.0.0.1", err, sizeof err);
@@ -207,7 +138,7 @@ static void make_tls(struct keys *k)
     unlink(key);
     rmdir(dir);
     if (rc || sc_tls_client_ctx_new(0, SC_TLS_VERIFY_NONE, NULL, &k->tls_client, err, sizeof err))
-        die("tls: %s", err);
+        bench_die("tls: %s", err);
 }
 
 static void make_keys(struct keys *k)
@@ -216,13 +147,13 @@ static void make_keys(struct keys *k)
     uint64_t expiry = (uint64_t)time(NULL) + 86400u;
     memset(seed, 0x11, sizeof seed);
     if (sc_identity_from_seed(seed, &k->listener_id) != 0)
-        die("identity");
+        bench_die("identity");
     memset(seed, 0x22, sizeof seed);
     if (sc_identity_from_seed(seed, &k->connector_id) != 0)
-        die("identity");
+        bench_die("identity");
     if (sc_link_key_generate(k->listener_id, expiry, &k->listener_key) != 0 ||
         sc_link_key_generate(k->connector_id, expiry, &k->connector_key) != 0)
-        die("link key");
+        bench_die("link key");
 }
 
 static void link_template(const struct run *r, struct sc_link_config *lc)
@@ -282,14 +213,14 @@ static void on_window(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct listener_side *s = arg;
-    double t = now_s();
+    double t = bench_now_s();
     if (s->phase == 1) { /* warm-up over: open the window */
         s->phase = 2;
         s->win_t0 = t;
         s->win_bytes0 = s->bytes;
         s->win_msgs0 = s->msgs;
-        s->win_cpu0 = cpu_self_s();
-        s->win_child_cpu0 = cpu_pid_s(child_pid);
+        s->win_cpu0 = bench_cpu_self_s();
+        s->win_child_cpu0 = bench_cpu_pid_s(child_pid);
         struct timeval tv = {(time_t)s->run->seconds,
                              (suseconds_t)((s->run->seconds - (double)(time_t)s->run->seconds) * 1e6)};
         evtimer_add(s->window_ev, &tv);
@@ -300,7 +231,7 @@ static void on_window(evutil_socket_t fd, short what, void *arg)
     s->phase = 3;
     double secs = t - s->win_t0;
     double bytes = (double)(s->bytes - s->win_bytes0), msgs = (double)(s->msgs - s->win_msgs0);
-    double rcpu = cpu_self_s() - s->win_cpu0, scpu = cpu_pid_s(child_pid);
+    double rcpu = bench_cpu_self_s() - s->win_cpu0, scpu = bench_cpu_pid_s(child_pid);
     double scpu_pct = (scpu >= 0 && s->win_child_cpu0 >= 0) ? 100.0 * (scpu - s->win_child_cpu0) / secs : -1;
     s->result = json_pack("{s:f, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "window_s", secs,
                           "bytes", (json_int_t)(bytes), "messages", (json_int_t)msgs, "mb_s",
@@ -316,7 +247,7 @@ static void on_settle(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct listener_side *s = arg;
-    s->rss_after_kb = rss_kb();
+    s->rss_after_kb = bench_rss_kb();
     s->own_done = true;
     listener_maybe_finish(s);
 }
@@ -446,7 +377,7 @@ static json_t *run_listener(const struct run *r, const struct keys *k, int port_
     s.run = r;
     s.base = event_base_new();
     if (!s.base)
-        die("event_base_new");
+        bench_die("event_base_new");
     struct sc_listener_config cfg;
     sc_listener_config_defaults(&cfg);
     cfg.address = "127.0.0.1";
@@ -483,7 +414,7 @@ static json_t *run_listener(const struct run *r, const struct keys *k, int port_
         raw = evconnlistener_new_bind(s.base, raw_accept, &s, LEV_OPT_CLOSE_ON_FREE, 16,
                                       (struct sockaddr *)&sin, sizeof sin);
         if (!raw || getsockname(evconnlistener_get_fd(raw), (struct sockaddr *)&sin, &sl) != 0)
-            die("raw listener: %s", strerror(errno));
+            bench_die("raw listener: %s", strerror(errno));
         port = ntohs(sin.sin_port);
     } else {
         int err = sc_listener_new(s.base, &cfg, &s.listener);
@@ -495,7 +426,7 @@ static json_t *run_listener(const struct run *r, const struct keys *k, int port_
         if (!err && (g_ws || r->tls))
             err = sc_listener_set_layers(s.listener, &layer, 1);
         if (err)
-            die("sc_listener_new: %s", sc_strerror(err));
+            bench_die("sc_listener_new: %s", sc_strerror(err));
         port = sc_listener_port(s.listener);
     }
     s.window_ev = evtimer_new(s.base, on_window, &s);
@@ -503,11 +434,11 @@ static json_t *run_listener(const struct run *r, const struct keys *k, int port_
     s.result_buf = evbuffer_new();
     s.result_ev = event_new(s.base, result_fd, EV_READ | EV_PERSIST, on_result, &s);
     if (!s.window_ev || !s.settle_ev || !s.result_buf || !s.result_ev)
-        die("out of memory");
+        bench_die("out of memory");
     event_add(s.result_ev, NULL);
-    s.rss_before_kb = rss_kb(); /* before any link */
+    s.rss_before_kb = bench_rss_kb(); /* before any link */
     if (write(port_fd, &port, sizeof port) != (ssize_t)sizeof port)
-        die("port pipe: %s", strerror(errno));
+        bench_die("port pipe: %s", strerror(errno));
     close(port_fd);
 
     event_base_dispatch(s.base);
@@ -656,13 +587,13 @@ static void rtt_step(struct connector_side *c)
     if (!c->link)
         return;
     if (c->rtt_phase == 0) {
-        c->t0 = now_ns();
+        c->t0 = bench_now_ns();
         int err = sc_link_send(c->link, id, 8, 0, c->payload, RTT_SIZE);
         if (err)
             c_fail(c, sc_strerror(err));
         return;
     }
-    c->t0 = now_ns();
+    c->t0 = bench_now_ns();
     int err = sc_link_ping(c->link);
     if (err)
         c_fail(c, sc_strerror(err));
@@ -671,7 +602,7 @@ static void rtt_step(struct connector_side *c)
 /* One round trip is over: record it (after the warm-up), go on. */
 static void rtt_sample(struct connector_side *c, uint64_t link_us)
 {
-    uint64_t dt = now_ns() - c->t0;
+    uint64_t dt = bench_now_ns() - c->t0;
     long i = c->rtt_done++ - RTT_WARMUP;
     if (i >= 0) {
         if (c->rtt_phase == 0) {
@@ -730,7 +661,7 @@ static void on_idle_settle(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct connector_side *c = arg;
-    long after = rss_kb();
+    long after = bench_rss_kb();
     long n = c->run->count;
     report(c, json_pack("{s:I, s:I, s:f, s:I}", "connector_rss_before_kb",
                         (json_int_t)c->rss_before_kb, "connector_rss_after_kb", (json_int_t)after,
@@ -857,7 +788,7 @@ static void raw_reply(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     while (evbuffer_get_length(in) >= RTT_SIZE) {
         evbuffer_drain(in, RTT_SIZE);
-        uint64_t dt = now_ns() - c->t0;
+        uint64_t dt = bench_now_ns() - c->t0;
         long i = c->rtt_done++ - RTT_WARMUP;
         if (i >= 0)
             c->echo_ns[i] = dt;
@@ -868,7 +799,7 @@ static void raw_reply(struct bufferevent *bev, void *arg)
             event_base_loopbreak(c->base);
             return;
         }
-        c->t0 = now_ns();
+        c->t0 = bench_now_ns();
         bufferevent_write(bev, c->payload, RTT_SIZE);
     }
 }
@@ -878,7 +809,7 @@ static void raw_event(struct bufferevent *bev, short what, void *arg)
     struct connector_side *c = arg;
     if (what & BEV_EVENT_CONNECTED) {
         sc_tcp_tune(bufferevent_getfd(bev));
-        c->t0 = now_ns();
+        c->t0 = bench_now_ns();
         bufferevent_write(bev, c->payload, RTT_SIZE);
         return;
     }
@@ -952,7 +883,7 @@ static void run_connector(const struct run *r, const struct keys *k, int port_fd
         c.settle_ev = evtimer_new(c.base, on_idle_settle, &c);
         if (!c.settle_ev)
             _exit(2);
-        c.rss_before_kb = rss_kb(); /* before any link */
+        c.rss_before_kb = bench_rss_kb(); /* before any link */
         idle_dial_more(&c);
     } else if (r->mode == MODE_RAWRTT) {
         raw_connect(&c);
@@ -1046,29 +977,14 @@ static void stop_child(void)
     child_pid = -1;
 }
 
-/* fork() whose child is killed when this process dies; 0 in the child. */
-static pid_t fork_bound(void)
-{
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(2);
-    }
-    return pid;
-}
 
 /* One mode in this process (the listener) and a forked connector. */
 static int run_pair(const struct run *r, const struct keys *k, bool json)
 {
     int port_pipe[2], result_pipe[2];
     if (pipe(port_pipe) != 0 || pipe(result_pipe) != 0)
-        die("pipe: %s", strerror(errno));
-    pid_t pid = fork_bound();
+        bench_die("pipe: %s", strerror(errno));
+    pid_t pid = bench_fork_bound();
     if (pid == 0) {
         child_pid = -1;
         signal(SIGTERM, SIG_DFL);
@@ -1094,7 +1010,7 @@ static int run_pair(const struct run *r, const struct keys *k, bool json)
     if (json) {
         char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
         if (!text)
-            die("json_dumps");
+            bench_die("json_dumps");
         printf("%s\n", text);
         fflush(stdout);
         free(text);
@@ -1107,7 +1023,7 @@ static int run_pair(const struct run *r, const struct keys *k, bool json)
  * over from an earlier mode (the idle RSS baseline depends on it). */
 static int run_mode(const struct run *r, const struct keys *k, bool json)
 {
-    pid_t pid = fork_bound();
+    pid_t pid = bench_fork_bound();
     if (pid == 0) {
         int rc = run_pair(r, k, json);
         fflush(NULL);
@@ -1198,16 +1114,7 @@ int main(int argc, char **argv)
     if (nruns == 0)
         usage();
     human = json ? stderr : stdout;
-    if (sodium_init() < 0)
-        die("sodium_init");
-    sc_log_set_level(SC_LOG_WARN);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGALRM, on_alarm);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        (void)setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    bench_init("bench_link", kill_child);
     struct keys k;
     memset(&k, 0, sizeof k);
     make_keys(&k);

@@ -63,6 +63,14 @@ FILE *human;
 static pid_t children[MAX_CHILDREN];
 static int nchildren;
 
+/* For bench_die and the deadline (async-signal-safe: kill only). */
+static void kill_all(void)
+{
+    for (int i = 0; i < nchildren; i++)
+        if (children[i] > 0)
+            kill(children[i], SIGKILL);
+}
+
 /* The last spawned first: peers go before the relay they talk to. */
 void kill_children(void)
 {
@@ -76,62 +84,10 @@ void kill_children(void)
     nchildren = 0;
 }
 
-void die(const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "bench_manager[%d]: ", (int)getpid());
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    for (int i = 0; i < nchildren; i++)
-        if (children[i] > 0)
-            kill(children[i], SIGKILL);
-    exit(2);
-}
 
-static void on_alarm(int sig)
-{
-    static const char msg[] = "bench_manager: deadline passed, giving up\n";
-    (void)sig;
-    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
-        /* nothing more to do */
-    }
-    for (int i = 0; i < nchildren; i++)
-        if (children[i] > 0)
-            kill(children[i], SIGKILL);
-    _exit(3);
-}
 
-double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
-double cpu_self_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
 
-/* VmRSS of this process in kB; -1 if unknown. */
-long rss_kb(void)
-{
-    char line[256];
-    long kb = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-            break;
-    fclose(f);
-    return kb;
-}
 
 struct timeval tv_of(double s)
 {
@@ -160,7 +116,7 @@ struct sc_identity *identity_of(uint8_t a, uint32_t b)
     memcpy(seed + 1, &b, sizeof b);
     struct sc_identity *id;
     if (sc_identity_from_seed(seed, &id) != 0)
-        die("identity");
+        bench_die("identity");
     return id;
 }
 
@@ -170,14 +126,14 @@ void spawn(struct child *c, child_main fn, void *arg, double deadline_s)
 {
     int p[2];
     if (nchildren == MAX_CHILDREN)
-        die("too many children");
+        bench_die("too many children");
     if (pipe(p) != 0)
-        die("pipe: %s", strerror(errno));
+        bench_die("pipe: %s", strerror(errno));
     pid_t parent = getpid();
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0)
-        die("fork: %s", strerror(errno));
+        bench_die("fork: %s", strerror(errno));
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
@@ -219,7 +175,7 @@ void emit(int fd, json_t *o)
 /* The child's next JSON line, or NULL at end of file or after `secs`. */
 json_t *await_line(struct child *c, double secs)
 {
-    double end = now_s() + secs;
+    double end = bench_now_s() + secs;
     for (;;) {
         char *nl = memchr(c->buf, '\n', c->len);
         if (nl) {
@@ -241,7 +197,7 @@ json_t *await_line(struct child *c, double secs)
             }
             return o;
         }
-        double left = end - now_s();
+        double left = end - bench_now_s();
         if (left <= 0 || c->len == sizeof c->buf)
             return NULL;
         struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
@@ -392,21 +348,12 @@ int main(int argc, char **argv)
     if (nruns == 0)
         usage();
     human = json ? stderr : stdout;
-    if (sodium_init() < 0)
-        die("sodium_init");
-    sc_log_set_level(SC_LOG_WARN);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGALRM, on_alarm);
-    /* Both sides of the idle links hold thousands of descriptors. */
+    bench_init("bench_manager", kill_all);
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        (void)setrlimit(RLIMIT_NOFILE, &rl);
-    }
     for (size_t i = 0; i < nruns; i++)
         if (runs[i].mode == MODE_IDLE && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
             rl.rlim_cur < (rlim_t)runs[i].count + 256)
-            die("idle %ld needs %ld descriptors; RLIMIT_NOFILE is %llu", runs[i].count,
+            bench_die("idle %ld needs %ld descriptors; RLIMIT_NOFILE is %llu", runs[i].count,
                 runs[i].count + 256, (unsigned long long)rl.rlim_cur);
     fprintf(human, "bench_manager: libsodium %s, libevent %s, pid %d\n", sodium_version_string(),
             event_get_version(), (int)getpid());
@@ -426,7 +373,7 @@ int main(int argc, char **argv)
         if (json) {
             char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
             if (!text)
-                die("json_dumps");
+                bench_die("json_dumps");
             printf("%s\n", text);
             fflush(stdout);
             free(text);

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "common/bench_process.h"
 #include "secirc/identity.h"
 #include "secirc/manager.h"
 
@@ -63,13 +64,9 @@ void emit(int fd, json_t *o);
 /* In a child: reports {"error": why} and exits. */
 void child_fail(int fd, const char *why) __attribute__((noreturn));
 struct event_base *child_base(int fd);
-void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 /* ---- helpers ------------------------------------------------------------------------------------ */
 
-double now_s(void);
-double cpu_self_s(void);
-long rss_kb(void);
 struct timeval tv_of(double s);
 double median(double *v, size_t n); /* sorts v */
 struct sc_identity *identity_of(uint8_t a, uint32_t b); /* from a fixed seed */

@@ -67,7 +67,7 @@ static void bc_relay_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct bc_relay *r = arg;
-    double t = now_s();
+    double t = bench_now_s();
     switch (r->phase) {
     case 0:
         if (linked_peers(r->m) == BC_PEERS) {
@@ -89,7 +89,7 @@ static void bc_relay_tick(evutil_socket_t fd, short what, void *arg)
             return;
         r->phase = 3;
         r->win_t0 = t;
-        r->win_cpu0 = cpu_self_s();
+        r->win_cpu0 = bench_cpu_self_s();
         r->win_broadcasts0 = r->broadcasts;
         r->win_copies0 = r->copies;
         r->win_partial0 = r->partial;
@@ -98,7 +98,7 @@ static void bc_relay_tick(evutil_socket_t fd, short what, void *arg)
         if (t - r->win_t0 < r->a->seconds)
             return;
         r->phase = 4;
-        double secs = t - r->win_t0, cpu = cpu_self_s() - r->win_cpu0;
+        double secs = t - r->win_t0, cpu = bench_cpu_self_s() - r->win_cpu0;
         double copies = (double)(r->copies - r->win_copies0);
         double bc = (double)(r->broadcasts - r->win_broadcasts0);
         emit(r->fd, json_pack("{s:f, s:f, s:f, s:f, s:I, s:i}", "sender_window_s", secs,
@@ -133,7 +133,7 @@ static void bc_relay_main(void *arg, int fd)
     struct timeval tick = {0, 10000};
     if (!r.tick_ev || !r.pump_ev || event_add(r.tick_ev, &tick) != 0)
         child_fail(fd, "out of memory");
-    r.t_phase = now_s();
+    r.t_phase = bench_now_s();
     emit(fd, json_pack("{s:i}", "port", (int)sc_manager_listener_port(r.m, 0)));
     event_base_dispatch(r.base);
     child_fail(fd, "relay loop ended");
@@ -173,7 +173,7 @@ static void bc_on_message(struct sc_manager *m, const uint8_t peer[SC_RELAY_ID_B
     rx->total++;
     if (rx->phase == 0) {
         rx->phase = 1;
-        rx->t_first = now_s();
+        rx->t_first = bench_now_s();
     }
 }
 
@@ -182,19 +182,19 @@ static void bc_rx_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct bc_rx *rx = arg;
-    double t = now_s();
+    double t = bench_now_s();
     if (rx->phase == 0 && t - rx->t_start > LINK_UP_S + 5)
         child_fail(rx->fd, "no broadcast arrived");
     if (rx->phase == 1 && t - rx->t_first >= WARMUP_S) {
         rx->phase = 2;
         rx->win_t0 = t;
-        rx->win_cpu0 = cpu_self_s();
+        rx->win_cpu0 = bench_cpu_self_s();
         rx->win0 = rx->total;
         for (int i = 0; i < BC_PEERS; i++)
             rx->slot[i].win0 = rx->slot[i].got;
     } else if (rx->phase == 2 && t - rx->win_t0 >= rx->a->seconds) {
         rx->phase = 3;
-        double secs = t - rx->win_t0, cpu = cpu_self_s() - rx->win_cpu0;
+        double secs = t - rx->win_t0, cpu = bench_cpu_self_s() - rx->win_cpu0;
         uint64_t lo = UINT64_MAX, hi = 0;
         for (int i = 0; i < BC_PEERS; i++) {
             uint64_t d = rx->slot[i].got - rx->slot[i].win0;
@@ -218,7 +218,7 @@ static void bc_rx_main(void *arg, int fd)
     rx.a = arg;
     rx.fd = fd;
     rx.base = child_base(fd);
-    rx.t_start = now_s();
+    rx.t_start = bench_now_s();
     static const struct sc_manager_callbacks cb = {.on_message = bc_on_message};
     struct sc_relay_spec spec = {.has_id = true, .type = SC_PATH_TCP, .host = "127.0.0.1",
                                  .port = rx.a->port, .priority = SC_PRIORITY_TRUSTED};

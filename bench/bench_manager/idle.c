@@ -53,7 +53,7 @@ static void idle_window_over(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct idle_relay *r = arg;
-    double secs = now_s() - r->win_t0, cpu = cpu_self_s() - r->win_cpu0;
+    double secs = bench_now_s() - r->win_t0, cpu = bench_cpu_self_s() - r->win_cpu0;
     long n = r->a->links;
     emit(r->fd, json_pack("{s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I, s:f, s:f, s:i}", "links",
                           (json_int_t)n, "relay_rss_before_kb", (json_int_t)r->rss_before_kb,
@@ -72,12 +72,12 @@ static void idle_relay_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct idle_relay *r = arg;
-    double t = now_s();
+    double t = bench_now_s();
     if (r->phase == 0) {
         if (linked_peers(r->m) == (uint32_t)r->a->links) {
             r->phase = 1;
             r->t_linked = t;
-            r->cpu_linked = cpu_self_s();
+            r->cpu_linked = bench_cpu_self_s();
         } else if (t - r->t_start > LINK_UP_S + (double)r->a->links / 50) {
             child_fail(r->fd, "the idle links did not all come up");
         }
@@ -85,9 +85,9 @@ static void idle_relay_tick(evutil_socket_t fd, short what, void *arg)
         /* No tick from here on: the window sees only the links' own timers. */
         event_del(r->tick_ev);
         r->phase = 2;
-        r->rss_after_kb = rss_kb();
-        r->win_t0 = now_s();
-        r->win_cpu0 = cpu_self_s();
+        r->rss_after_kb = bench_rss_kb();
+        r->win_t0 = bench_now_s();
+        r->win_cpu0 = bench_cpu_self_s();
         struct timeval tv = tv_of(r->a->seconds);
         evtimer_add(r->window_ev, &tv);
     }
@@ -113,9 +113,9 @@ static void idle_relay_main(void *arg, int fd)
     struct timeval tick = {0, 100000};
     if (!r.tick_ev || !r.window_ev || event_add(r.tick_ev, &tick) != 0)
         child_fail(fd, "out of memory");
-    r.rss_before_kb = rss_kb(); /* the manager and its listener, no link */
-    r.t_start = now_s();
-    r.cpu_start = cpu_self_s();
+    r.rss_before_kb = bench_rss_kb(); /* the manager and its listener, no link */
+    r.t_start = bench_now_s();
+    r.cpu_start = bench_cpu_self_s();
     emit(fd, json_pack("{s:i}", "port", (int)sc_manager_listener_port(r.m, 0)));
     event_base_dispatch(r.base);
     child_fail(fd, "relay loop ended");

@@ -79,11 +79,11 @@ static void rs_on_path_state(struct sc_manager *m, const struct sc_path_info *in
     int who = info->has_id ? rs_index_of(r->a, info->relay_id) : -1;
     if (r->phase == 2 && who == r->victim && old == SC_PATH_AUTHENTICATED) {
         r->phase = 3;
-        r->t_detect = now_s();
+        r->t_detect = bench_now_s();
         r->detect_reason = reason;
     } else if (r->phase == 3 && who != r->victim && info->state == SC_PATH_AUTHENTICATED) {
         /* The peer is counted once this callback has returned. */
-        r->t_candidate = now_s();
+        r->t_candidate = bench_now_s();
         event_active(r->check_ev, EV_TIMEOUT, 0);
     }
 }
@@ -109,7 +109,7 @@ static void rs_relay_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct rs_relay *r = arg;
-    double t = now_s();
+    double t = bench_now_s();
     uint32_t linked = linked_peers(r->m);
     if (r->phase == 0 && linked == RS_MIN) {
         r->phase = 1;
@@ -128,7 +128,7 @@ static void rs_relay_tick(evutil_socket_t fd, short what, void *arg)
         if (r->victim < 0)
             child_fail(r->fd, "no linked peer to kill");
         r->phase = 2;
-        r->t_kill = now_s();
+        r->t_kill = bench_now_s();
         if (kill(r->a->pids[r->victim], r->a->sig) != 0)
             child_fail(r->fd, "kill failed");
     } else if (r->phase >= 2 && t - r->t_kill > RS_LIMIT_S) {
@@ -162,7 +162,7 @@ static void rs_relay_main(void *arg, int fd)
     struct timeval tick = {0, 5000};
     if (!r.tick_ev || !r.check_ev || event_add(r.tick_ev, &tick) != 0)
         child_fail(fd, "out of memory");
-    r.t_phase = now_s();
+    r.t_phase = bench_now_s();
     event_base_dispatch(r.base);
     _exit(0);
 }

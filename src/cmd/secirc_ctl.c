@@ -70,9 +70,10 @@ static const struct ctl_command ctl_commands[] = {
      "to. JSON is checked before it is sent.\n"},
     {"watch", "watch", OPERAND_NONE, false, "watch",
      "Prints the daemon's events as they happen, one line each (messages for\n"
-     "this relay, path state changes, undelivered messages), until interrupted\n"
-     "or the daemon closes the connection. No timeout. Standard error says\n"
-     "when the events start; standard output has only events.\n"},
+     "this relay, path state changes, undelivered messages, the onion service),\n"
+     "until interrupted or the daemon closes the connection. No timeout.\n"
+     "Standard error says when the events start; standard output has only\n"
+     "events.\n"},
     {"reload", "reload", OPERAND_NONE, false, "reload",
      "Reloads the daemon's configuration file, as SIGHUP does. On an error the\n"
      "running configuration is kept and the error (FILE:LINE:COL) is printed.\n"},
